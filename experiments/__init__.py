@@ -1,0 +1,1 @@
+"""absl binaries: thin flag parsers over the keras_ssl library."""

@@ -1,0 +1,82 @@
+"""The main job: self-supervised pretraining → fine-tuning → compression → TFLite → measured report.
+
+    python -m experiments.pipeline --task=image --output_dir=runs/image [--quick]
+
+Flags only override the config from ``experiments/configs``; the work happens in ``keras_ssl.pipeline``.
+"""
+import dataclasses
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
+flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
+flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
+flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
+flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
+flags.DEFINE_enum("recipe", "default", ["default"], "Compression recipe: default = magnitude pruning + int8 PTQ.")
+flags.DEFINE_integer("seed", 0, "Seed for data splits, initialisation, masking and shuffling.")
+flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs.", lower_bound=1)
+flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
+flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning.", lower_bound=1)
+flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1).", lower_bound=0.0,
+                   upper_bound=0.99)
+flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule.")
+flags.DEFINE_integer("batch_size", None, "Training batch size.", lower_bound=1)
+flags.DEFINE_integer("image_size", None, "Images are resized to this square size (multiple of 4).", lower_bound=8)
+flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-pretrained study, e.g. 0.01,0.1,1.")
+flags.DEFINE_integer("vocab_size", None, "Text vocabulary size, special tokens included.", lower_bound=4)
+flags.DEFINE_integer("seq_len", None, "Tokens per MLM sequence.", lower_bound=2)
+flags.DEFINE_integer("latency_runs", None, "Timed batch-1 invocations per artifact.", lower_bound=1)
+flags.mark_flag_as_required("output_dir")
+
+
+def _override(obj, **values):
+    values = {k: v for k, v in values.items() if v is not None}
+    return dataclasses.replace(obj, **values) if values else obj
+
+
+def config_from_flags():
+    from experiments.configs import get_config
+
+    config = get_config(FLAGS.task, FLAGS.quick)
+    image, text = config.image, config.text
+    fractions = FLAGS.label_fractions and tuple(float(f) for f in FLAGS.label_fractions)
+    image = _override(
+        image, label_fractions=fractions,
+        classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
+                                                                 image_size=FLAGS.image_size)),
+        pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size),
+        finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
+    text = _override(text, mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
+                     pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size))
+    prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
+                      schedule=FLAGS.prune_schedule)
+    return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
+                     text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
+                     seed=FLAGS.seed, latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune)
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
+    from keras_ssl.errors import UserError
+
+    try:
+        config = config_from_flags()
+        from keras_ssl.pipeline.run import run_pipeline
+
+        _, markdown = run_pipeline(config)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    print(markdown)
+
+
+def run():
+    """Console-script entry point (keras-ssl-pipeline)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,109 @@
+"""Image data: scikit-learn's embedded digits (the offline default) and real MNIST from a local ``mnist.npz``.
+
+Both come back as the same ``ImageData`` (float32 in [0, 1], shape (N, size, size, 1), int labels), so every model
+and recipe runs unchanged on either.  No TensorFlow here: loading stays fast and testable on its own.
+"""
+import dataclasses
+import os
+import zipfile
+
+import numpy as np
+from scipy import ndimage
+from sklearn import datasets as sk_datasets
+from sklearn import model_selection
+
+from keras_ssl.errors import UserError
+
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass
+class ImageData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def image_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self):
+        return NUM_CLASSES
+
+
+def _resize(images, size):
+    """Bilinear resize of (N, H, W) images to (N, size, size); a no-op when already that size."""
+    n, h, w = images.shape
+    if (h, w) == (size, size):
+        return images.astype(np.float32)
+    zoom = (1.0, size / h, size / w)
+    return np.clip(ndimage.zoom(images.astype(np.float32), zoom, order=1), 0.0, 1.0)
+
+
+def load_digits(image_size=16, test_fraction=0.2, seed=0):
+    """scikit-learn's 1,797 8x8 digits, upsampled to ``image_size`` and split with a seeded, stratified split."""
+    if image_size < 8:
+        raise UserError(f"image_size={image_size} is too small for the digits data: use 8 or more")
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test_fraction={test_fraction} must be between 0 and 1 (exclusive)")
+    digits = sk_datasets.load_digits()
+    images = _resize(digits.images / 16.0, image_size)
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
+        images, digits.target, test_size=test_fraction, random_state=seed, stratify=digits.target)
+    return ImageData(x_train[..., None], y_train.astype(np.int64), x_test[..., None], y_test.astype(np.int64),
+                     source="sklearn-digits")
+
+
+def load_mnist_npz(path, image_size=28, max_train=None, max_test=None):
+    """Reads a local MNIST file in the Keras ``mnist.npz`` format (x_train, y_train, x_test, y_test; uint8 0..255)."""
+    if not os.path.isfile(path):
+        raise UserError(f"MNIST file not found: {path} (pass --data_path=/path/to/mnist.npz, the Keras format)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
+            if missing:
+                raise UserError(f"{path} is not a Keras mnist.npz: missing arrays {sorted(missing)}")
+            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"cannot read MNIST file {path}: {e.__class__.__name__}: {e} "
+                        "(expected a Keras mnist.npz; re-copy the file)") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or len(x) != len(y) or len(x) == 0:
+            raise UserError(f"{path}: x_{split} must be (N, H, W) with N == len(y_{split}) > 0, "
+                            f"got {x.shape} and {y.shape}")
+    scale = 255.0 if arrays["x_train"].max() > 1.0 else 1.0
+    x_train = _resize(arrays["x_train"][:max_train] / scale, image_size)
+    x_test = _resize(arrays["x_test"][:max_test] / scale, image_size)
+    return ImageData(x_train[..., None], arrays["y_train"][:max_train].astype(np.int64),
+                     x_test[..., None], arrays["y_test"][:max_test].astype(np.int64), source=f"mnist:{path}")
+
+
+def load_images(data_path=None, image_size=16, seed=0):
+    """The pipeline's entry point: local MNIST when a path is given, else the embedded digits."""
+    if data_path:
+        return load_mnist_npz(data_path, image_size=image_size)
+    return load_digits(image_size=image_size, seed=seed)
+
+
+def label_subset(y, fraction, seed=0):
+    """Indices of a stratified ``fraction`` of the labels, at least one example per class.
+
+    Models the label-scarce setting: self-supervised pretraining sees all images, fine-tuning only these.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"label fraction {fraction} must be in (0, 1]")
+    if fraction == 1.0:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = max(1, int(round(fraction * len(idx))))
+        picked.append(rng.choice(idx, size=k, replace=False))
+    return np.sort(np.concatenate(picked))

@@ -1,0 +1,61 @@
+"""BERT-style masking as a seeded tf.data pipeline.
+
+15% of the real tokens (not padding or special ids) are chosen; of those 80% become [MASK], 10% a random word and
+10% stay as they are.  Labels are the original ids; the sample weight is 1 exactly at the chosen positions, so the
+loss and the masked-token accuracy only count what the model had to predict.  Masks are redrawn every epoch
+(dynamic masking) yet reproducible from one seed.
+"""
+import dataclasses
+
+import numpy as np
+
+from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL
+from keras_ssl.keras import tf
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskingConfig:
+    mask_rate: float = 0.15
+    mask_token_fraction: float = 0.8
+    random_token_fraction: float = 0.1
+
+
+def mask_tokens(token_ids, seed, vocab_size, config=MaskingConfig()):
+    """Returns (inputs, labels, sample_weights) for int32 ``token_ids`` of any shape; ``seed`` is a shape-[2] int."""
+    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+    shape = tf.shape(token_ids)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    choose = tf.random.stateless_uniform(shape, seeds[0])
+    action = tf.random.stateless_uniform(shape, seeds[1])
+    random_ids = tf.random.stateless_uniform(shape, seeds[2], minval=NUM_SPECIAL, maxval=vocab_size, dtype=tf.int32)
+    selected = (token_ids >= NUM_SPECIAL) & (choose < config.mask_rate)
+    to_mask = selected & (action < config.mask_token_fraction)
+    to_random = selected & ~to_mask & (action < config.mask_token_fraction + config.random_token_fraction)
+    inputs = tf.where(to_mask, MASK_ID, tf.where(to_random, random_ids, token_ids))
+    return inputs, token_ids, tf.cast(selected, tf.float32)
+
+
+def mlm_dataset(sequences, vocab_size, batch_size, seed=0, shuffle=True, config=MaskingConfig()):
+    """A tf.data pipeline of masked batches; shuffling and masks change each epoch, deterministically per seed."""
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(sequences, np.int32))
+    if shuffle:
+        ds = ds.shuffle(len(sequences), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
+    ds = ds.map(lambda ids, s: mask_tokens(ids, s, vocab_size, config), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fixed_masked_set(sequences, vocab_size, seed=0, config=MaskingConfig()):
+    """One frozen draw of masks as numpy arrays, so every artifact is scored on the same masked positions."""
+    inputs, labels, weights = mask_tokens(np.asarray(sequences, np.int32), [seed, 1], vocab_size, config)
+    return inputs.numpy(), labels.numpy(), weights.numpy()
+
+
+def unigram_accuracy(train_sequences, labels, weights):
+    """Masked-token accuracy of always guessing the most frequent real word: the floor an MLM must beat."""
+    ids = np.asarray(train_sequences).ravel()
+    ids = ids[ids >= NUM_SPECIAL]
+    most_common = np.bincount(ids).argmax()
+    chosen = weights > 0
+    return float(np.mean(labels[chosen] == most_common)), int(most_common)

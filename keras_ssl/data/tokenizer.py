@@ -1,0 +1,77 @@
+"""A word-level vocabulary with fixed special ids, so masking and export agree on what 0, 1 and 2 mean.
+
+Kept deliberately simple (lower-cased words and punctuation): the MLM is a seed model for compression work, and a
+plain-text vocabulary file is easy to ship beside a .tflite artifact.
+"""
+import collections
+import re
+
+import numpy as np
+
+from keras_ssl.errors import UserError
+from keras_ssl.io_utils import atomic_write_text
+
+PAD, OOV, MASK = "[PAD]", "[UNK]", "[MASK]"
+PAD_ID, OOV_ID, MASK_ID = 0, 1, 2
+SPECIAL_TOKENS = (PAD, OOV, MASK)
+NUM_SPECIAL = len(SPECIAL_TOKENS)
+
+# Words, or one punctuation mark; a run of the same mark ("-----" under a heading) is one token.
+_TOKEN_RE = re.compile(r"[a-z0-9_]+|([^\sa-z0-9_])\1*")
+
+
+def split_words(text):
+    return [m.group(0) for m in _TOKEN_RE.finditer(text.lower())]
+
+
+class Vocabulary:
+    """Maps words to ids: 0 padding, 1 out-of-vocabulary, 2 mask, then words by descending frequency."""
+
+    def __init__(self, tokens):
+        if list(tokens[:NUM_SPECIAL]) != list(SPECIAL_TOKENS):
+            raise UserError(f"a vocabulary must start with {SPECIAL_TOKENS}, got {tokens[:NUM_SPECIAL]}")
+        self.tokens = list(tokens)
+        self._ids = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, docs, vocab_size):
+        if vocab_size <= NUM_SPECIAL:
+            raise UserError(f"vocab_size={vocab_size} must be larger than the {NUM_SPECIAL} special tokens")
+        counts = collections.Counter(w for doc in docs for w in split_words(doc))
+        if not counts:
+            raise UserError("the text corpus has no words to build a vocabulary from")
+        words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return cls(list(SPECIAL_TOKENS) + words[:vocab_size - NUM_SPECIAL])
+
+    @classmethod
+    def load(cls, path):
+        with open(path, encoding="utf-8") as f:
+            return cls([line.rstrip("\n") for line in f])
+
+    def save(self, path):
+        atomic_write_text(path, "\n".join(self.tokens) + "\n")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def encode(self, text):
+        return [self._ids.get(w, OOV_ID) for w in split_words(text)]
+
+    def decode(self, ids):
+        return [self.tokens[i] if 0 <= i < len(self.tokens) else OOV for i in ids]
+
+
+def to_sequences(docs, vocab, seq_len):
+    """Cuts each document into windows of ``seq_len`` ids; a document's last window is padded with PAD_ID."""
+    if seq_len < 2:
+        raise UserError(f"seq_len={seq_len} must be at least 2")
+    rows = []
+    for doc in docs:
+        ids = vocab.encode(doc)
+        for start in range(0, len(ids), seq_len):
+            window = ids[start:start + seq_len]
+            if len(window) >= 2:
+                rows.append(window + [PAD_ID] * (seq_len - len(window)))
+    if not rows:
+        raise UserError("the text corpus is too short: no sequence of 2 or more tokens")
+    return np.asarray(rows, dtype=np.int32)

@@ -1,0 +1,49 @@
+"""A classifier on the autoencoder's encoder, built flat so every tfmot wrapper (prune, cluster, QAT) accepts it.
+
+It outputs logits (no softmax): distillation needs them at a temperature, and argmax is the same either way.
+"""
+import dataclasses
+
+from keras_ssl.errors import UserError
+from keras_ssl.keras import tf_keras
+from keras_ssl.models.conv_autoencoder import ENCODER_PREFIX, AutoencoderConfig, encoder_layers, image_input
+
+
+@dataclasses.dataclass
+class ClassifierConfig:
+    encoder: AutoencoderConfig = dataclasses.field(default_factory=AutoencoderConfig)
+    num_classes: int = 10
+    dropout: float = 0.2
+
+
+def build_classifier(config=ClassifierConfig(), batch_size=None):
+    inputs = image_input(config.encoder, batch_size=batch_size)
+    x = inputs
+    for layer in encoder_layers(config.encoder):
+        x = layer(x)
+    x = tf_keras.layers.Flatten(name="flatten")(x)
+    x = tf_keras.layers.Dropout(config.dropout, name="dropout")(x)
+    logits = tf_keras.layers.Dense(config.num_classes, name="logits")(x)
+    return tf_keras.Model(inputs, logits, name="classifier")
+
+
+def encoder_layer_names(model):
+    return [layer.name for layer in model.layers if layer.name.startswith(ENCODER_PREFIX)]
+
+
+def load_encoder_weights(classifier, autoencoder):
+    """Copies the pretrained encoder's weights into the classifier, layer by layer (matched by name)."""
+    names = encoder_layer_names(classifier)
+    for name in names:
+        try:
+            source = autoencoder.get_layer(name)
+        except ValueError:
+            raise UserError(f"the autoencoder has no layer {name!r}: build both models from the same config") from None
+        classifier.get_layer(name).set_weights(source.get_weights())
+    return names
+
+
+def set_encoder_trainable(classifier, trainable):
+    """Freezes (linear probe) or unfreezes (fine-tuning) the encoder; recompile afterwards."""
+    for name in encoder_layer_names(classifier):
+        classifier.get_layer(name).trainable = trainable

@@ -1,0 +1,67 @@
+"""The main job's configuration, as code: one dataclass tree that the pipeline reads and nothing else."""
+import dataclasses
+
+from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.errors import UserError
+from keras_ssl.models.bilstm_mlm import MLMConfig
+from keras_ssl.models.classifier import ClassifierConfig
+from keras_ssl.ssl.training import TrainConfig
+
+TASKS = ("image", "text")
+RECIPES = ("default",)
+
+
+@dataclasses.dataclass
+class ImageTaskConfig:
+    classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
+    pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=15))
+    finetune: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30, min_steps=150))
+    label_fractions: tuple = (0.01, 0.1, 1.0)
+
+    def __post_init__(self):
+        self.label_fractions = tuple(sorted({float(f) for f in self.label_fractions}))
+        if any(not 0.0 < f <= 1.0 for f in self.label_fractions):
+            raise UserError(f"label fractions must be in (0, 1], got {self.label_fractions}")
+        if 1.0 not in self.label_fractions:
+            # The compressed model is the one fine-tuned on all labels; it must be trained.
+            self.label_fractions += (1.0,)
+
+
+@dataclasses.dataclass
+class TextTaskConfig:
+    mlm: MLMConfig = dataclasses.field(default_factory=MLMConfig)
+    pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=12))
+    test_fraction: float = 0.1
+    max_eval_sequences: int = 300
+    max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker
+
+    def __post_init__(self):
+        if not 0.0 < self.test_fraction < 1.0:
+            raise UserError(f"test_fraction={self.test_fraction} must be between 0 and 1 (exclusive)")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    task: str = "image"
+    output_dir: str = "runs/image"
+    data_path: str = ""
+    text_files: tuple = ()
+    recipe: str = "default"
+    seed: int = 0
+    image: ImageTaskConfig = dataclasses.field(default_factory=ImageTaskConfig)
+    text: TextTaskConfig = dataclasses.field(default_factory=TextTaskConfig)
+    prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
+    num_calibration: int = 100
+    latency_runs: int = 200
+    latency_warmup: int = 20
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
+        if self.recipe not in RECIPES:
+            raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {RECIPES}")
+        if not self.output_dir:
+            raise UserError("output_dir is empty: pass --output_dir=DIR")
+        if self.latency_runs < 1 or self.num_calibration < 1:
+            raise UserError(f"latency_runs ({self.latency_runs}) and num_calibration ({self.num_calibration}) "
+                            "must be at least 1")

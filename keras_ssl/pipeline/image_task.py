@@ -1,0 +1,57 @@
+"""The image task: digits/MNIST → autoencoder pretraining → label-fraction study → prune → TFLite → measured rows."""
+import dataclasses
+
+import numpy as np
+
+from keras_ssl.compress.prune import prune_magnitude
+from keras_ssl.data.images import load_images
+from keras_ssl.models.conv_autoencoder import build_autoencoder
+from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.ssl.finetune import label_fraction_study
+from keras_ssl.ssl.pretrain import pretrain_autoencoder
+from keras_ssl.ssl.training import classification_dataset, compile_for_logits
+
+
+def summarize_label_fractions(rows):
+    """Per fraction: the best pretrained method against scratch, in points, whichever way it falls."""
+    summary = []
+    for fraction in sorted({r["label_fraction"] for r in rows}):
+        by_method = {r["method"]: r["accuracy"] for r in rows if r["label_fraction"] == fraction}
+        best = max((m for m in by_method if m != "scratch"), key=by_method.get)
+        summary.append({"label_fraction": fraction, "scratch": by_method["scratch"], "best_pretrained": best,
+                        "gain_points": round(100 * (by_method[best] - by_method["scratch"]), 2)})
+    return summary
+
+
+def run_image_task(config, artifacts_dir, timer):
+    task = config.image
+    with timer.stage("data"):
+        data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
+    with timer.stage("pretrain"):
+        autoencoder = build_autoencoder(task.classifier.encoder)
+        pretrain_autoencoder(autoencoder, data.x_train, dataclasses.replace(task.pretrain, seed=config.seed))
+        recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
+        reconstruction_mse = float(np.mean((recon - data.x_test) ** 2))
+    with timer.stage("finetune"):
+        finetune = dataclasses.replace(task.finetune, seed=config.seed)
+        rows, models = label_fraction_study(data, autoencoder, task.classifier, finetune, task.label_fractions)
+        classifier = models[(1.0, "finetune")]
+    with timer.stage("prune"):
+        dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
+        pruned = prune_magnitude(classifier, dataset, config.prune,
+                                 lambda m: compile_for_logits(m, config.prune.learning_rate))
+    with timer.stage("export"):
+        evaluation = Evaluation(
+            inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
+            top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
+            latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
+        variants, baseline = standard_variants(classifier, pruned, prune_recipe_name(config.prune), artifacts_dir,
+                                               evaluation)
+    ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
+           "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
+           "label_fractions": rows, "summary": summarize_label_fractions(rows)}
+    return variants, baseline, ssl
+
+
+def prune_recipe_name(prune_config):
+    return f"prune-{prune_config.schedule}-{prune_config.target_sparsity:g}"

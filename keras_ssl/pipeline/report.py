@@ -1,0 +1,99 @@
+"""The report contract (see README): ``report.json`` for scripts, ``report.md`` for people, a PNG for a glance.
+
+Ratios are against the baseline row, the float32 .tflite of the uncompressed model: "12x" means twelve times
+smaller (size) or faster (latency) than that artifact; accuracy change is in percentage points.
+"""
+import os
+
+from keras_ssl.io_utils import atomic_write_json, atomic_write_text
+
+
+def build_report(task, baseline, variants, ssl, config, timings):
+    names = [v["name"] for v in variants]
+    if baseline not in names:
+        raise ValueError(f"baseline {baseline!r} is not among the variants {names}")
+    return {"task": task, "baseline": baseline, "variants": variants, "ssl": ssl, "config": config,
+            "timings_s": timings}
+
+
+def _ratio(base, value):
+    if not value:
+        return "-"
+    ratio = base / value
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2f}x"
+
+
+def render_table(report):
+    base = next(v for v in report["variants"] if v["name"] == report["baseline"])
+    lines = ["| variant | format | recipe | size (B) | gzip (B) | gzip vs base | params | sparsity | accuracy | "
+             "Δ acc (pt) | p50 (µs) | speed vs base |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for v in report["variants"]:
+        latency = v["latency_us_p50"]
+        lines.append(
+            f"| {v['name']} | {v['format']} | {v['recipe']} | {v['size_bytes']:,} | {v['gzip_bytes']:,} | "
+            f"{_ratio(base['gzip_bytes'], v['gzip_bytes'])} | {v['params']:,} | {v['sparsity']:.2f} | "
+            f"{v['accuracy']:.4f} | {100 * (v['accuracy'] - base['accuracy']):+.2f} | "
+            f"{'-' if latency is None else f'{latency:.1f}'} | "
+            f"{'-' if latency is None else _ratio(base['latency_us_p50'], latency)} |")
+    return "\n".join(lines)
+
+
+def render_ssl(ssl):
+    if "label_fractions" in ssl:
+        lines = ["| label fraction | labels | method | test accuracy |", "|---:|---:|---|---:|"]
+        lines += [f"| {r['label_fraction']:g} | {r['num_labels']} | {r['method']} | {r['accuracy']:.4f} |"
+                  for r in ssl["label_fractions"]]
+        lines.append("")
+        lines += [f"- {s['label_fraction']:g} of the labels: best pretrained ({s['best_pretrained']}) minus scratch = "
+                  f"{s['gain_points']:+.2f} points ({'pretraining helps' if s['gain_points'] > 0 else 'no gain'})"
+                  for s in ssl["summary"]]
+        return "\n".join(lines)
+    return (f"- masked-token accuracy {ssl['masked_token_accuracy']:.4f} vs unigram baseline "
+            f"{ssl['unigram_accuracy']:.4f} (always '{ssl['unigram_token']}'): {ssl['gain_points']:+.2f} points "
+            f"on {ssl['masked_positions']} masked positions of {ssl['test_sequences']} held-out sequences")
+
+
+def render_markdown(report, plot_name=None):
+    parts = [f"# keras-ssl report: {report['task']}", "",
+             f"Baseline: `{report['baseline']}` (float32 .tflite of the uncompressed model). Accuracy is measured by "
+             "running each artifact on the test set; latency is batch 1, 1 thread.", "",
+             render_table(report), "", "## Self-supervised pretraining", "", render_ssl(report["ssl"]), ""]
+    if plot_name:
+        parts += [f"![size vs accuracy]({plot_name})", ""]
+    parts += ["## Stage timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in report["timings_s"].items()), ""]
+    return "\n".join(parts)
+
+
+def plot_size_accuracy(report, path):
+    """Gzip size (log scale) against accuracy, one labelled point per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for v in report["variants"]:
+        ax.scatter(v["gzip_bytes"], 100 * v["accuracy"], s=40,
+                   marker="*" if v["name"] == report["baseline"] else "o")
+        ax.annotate(v["name"], (v["gzip_bytes"], 100 * v["accuracy"]), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("gzip size (bytes, log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{report['task']}: size vs accuracy (measured artifacts)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_report(report, out_dir):
+    plot_name = "size_vs_accuracy.png"
+    plot_size_accuracy(report, os.path.join(out_dir, plot_name))
+    atomic_write_json(os.path.join(out_dir, "report.json"), report)
+    markdown = render_markdown(report, plot_name)
+    atomic_write_text(os.path.join(out_dir, "report.md"), markdown)
+    return markdown

@@ -1,0 +1,99 @@
+"""Turns a model into a report row: write the artifact, run it, measure size, accuracy and latency.
+
+Accuracy is always measured by running the artifact itself (Keras for .keras, LiteRT for .tflite) on the task's
+test inputs, and top-1 agreement with the source Keras model shows whether conversion changed predictions.
+"""
+import dataclasses
+import os
+import time
+from typing import Callable
+
+import numpy as np
+from absl import logging
+
+from keras_ssl.io_utils import atomic_write_bytes
+from keras_ssl.keras import tf
+from keras_ssl.metrics import count_params, file_sizes, sparsity
+from tflite_export.convert import to_tflite
+from tflite_export.runner import TFLiteModel
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """How a task scores outputs: ``inputs`` to run, ``score(outputs)`` → accuracy, ``top1(outputs)`` → the
+    predictions that must agree across formats (per image, or per masked position)."""
+    inputs: np.ndarray
+    score: Callable[[np.ndarray], float]
+    top1: Callable[[np.ndarray], np.ndarray]
+    calibration: np.ndarray
+    latency_runs: int = 200
+    latency_warmup: int = 20
+
+
+def _row(name, fmt, path, model, accuracy, agreement, latency, recipe, **extra):
+    size, gz = file_sizes(path)
+    row = {"name": name, "format": fmt, "size_bytes": size, "gzip_bytes": gz, "params": count_params(model),
+           "sparsity": round(sparsity(model), 4), "accuracy": accuracy,
+           "latency_us_p50": None if latency is None else float(np.percentile(latency, 50)),
+           "recipe": recipe, "path": os.path.basename(path), "agreement_with_keras": agreement}
+    row.update(extra)
+    logging.info("variant %-22s %-7s %9d B  gzip %9d B  acc %.4f  p50 %s us", name, fmt, size, gz, accuracy,
+                 "-" if latency is None else f"{row['latency_us_p50']:.1f}")
+    return row
+
+
+def keras_latency_us(model, example, runs, warmup):
+    """Batch-1 latency of the Keras model through a traced ``tf.function`` (its fastest ordinary path)."""
+    serve = tf.function(lambda x: model(x, training=False))
+    x = tf.constant(example[None])
+    for _ in range(warmup):
+        serve(x).numpy()
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        serve(x).numpy()
+        times[i] = (time.perf_counter() - start) * 1e6
+    return times
+
+
+def keras_variant(name, model, artifacts_dir, evaluation, recipe):
+    path = os.path.join(artifacts_dir, f"{name}.keras")
+    model.save(path)
+    outputs = model.predict(evaluation.inputs, batch_size=256, verbose=0)
+    agreement = 1.0  # the reference itself
+    latency = keras_latency_us(model, evaluation.inputs[0], evaluation.latency_runs, evaluation.latency_warmup)
+    return _row(name, "keras", path, model, evaluation.score(outputs), agreement, latency, recipe)
+
+
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference):
+    """Converts ``model`` in ``mode``, saves it, runs it in LiteRT and returns its report row."""
+    start = time.perf_counter()
+    flatbuffer = to_tflite(model, mode, representative_data=evaluation.calibration)
+    convert_s = time.perf_counter() - start
+    path = os.path.join(artifacts_dir, f"{name}.tflite")
+    atomic_write_bytes(path, flatbuffer)
+    runner = TFLiteModel(model_path=path, num_threads=1)
+    outputs = runner.predict(evaluation.inputs)
+    latency = runner.latency_us(evaluation.inputs[0], evaluation.latency_runs, evaluation.latency_warmup)
+    agreement = float(np.mean(evaluation.top1(outputs) == evaluation.top1(reference)))
+    return _row(name, "tflite", path, model, evaluation.score(outputs), agreement, latency, recipe,
+                quantization=mode, max_abs_diff_vs_keras=float(np.abs(outputs - reference).max()), ops=runner.op_names(), tensor_dtypes=runner.tensor_dtypes(),
+                convert_seconds=round(convert_s, 2))
+
+
+def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, evaluation):
+    """The foundation's rows: the float Keras model, its TFLite float32 baseline, post-training quantisation,
+    and the pruned model quantised to int8.  Returns (rows, baseline_name).
+
+    Agreement and max |difference| are against the uncompressed Keras model, so they show what conversion and
+    compression together changed."""
+    reference = float_model.predict(evaluation.inputs, batch_size=256, verbose=0)
+    rows = [
+        keras_variant("keras_float32", float_model, artifacts_dir, evaluation, "none"),
+        tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference),
+        tflite_variant("tflite_dynamic", float_model, "dynamic", artifacts_dir, evaluation, "ptq-dynamic", reference),
+        tflite_variant("tflite_int8", float_model, "int8", artifacts_dir, evaluation, "ptq-int8", reference),
+        tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation, prune_recipe + "+ptq-int8",
+                       reference),
+    ]
+    return rows, "tflite_float32"

@@ -1,0 +1,24 @@
+"""Self-supervised pretraining: image reconstruction and masked-token prediction, on unlabeled data only."""
+from keras_ssl.data.masking import mlm_dataset
+from keras_ssl.keras import tf_keras
+from keras_ssl.ssl.training import compile_for_logits
+
+
+def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
+    """Trains the autoencoder to reproduce its input (MSE); the encoder learns features without any label."""
+    tf_keras.utils.set_random_seed(config.seed)
+    autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="mse")
+    history = autoencoder.fit(x_unlabeled, x_unlabeled, epochs=config.epochs, batch_size=config.batch_size,
+                              shuffle=True, validation_data=None if x_val is None else (x_val, x_val),
+                              verbose=config.verbose)
+    return history.history
+
+
+def pretrain_mlm(mlm, train_sequences, vocab_size, config, val_data=None):
+    """Trains the MLM on dynamically re-masked batches; ``val_data`` is a fixed (inputs, labels, weights) set."""
+    tf_keras.utils.set_random_seed(config.seed)
+    compile_for_logits(mlm, config.learning_rate, sparse_weighted=True)
+    ds = mlm_dataset(train_sequences, vocab_size, config.batch_size, seed=config.seed)
+    history = mlm.fit(ds, epochs=config.epochs, validation_data=None if val_data is None else tuple(val_data),
+                      verbose=config.verbose)
+    return history.history

@@ -1,0 +1,58 @@
+"""Shared training settings and the small helpers every stage uses (datasets, compile, accuracy)."""
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_ssl.errors import UserError
+from keras_ssl.keras import tf, tf_keras
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    # Tiny label subsets still get this many optimizer steps (1% of digits is one batch per epoch).
+    min_steps: int = 0
+    seed: int = 0
+    verbose: int = 2
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be positive")
+        if not self.learning_rate > 0:
+            raise UserError(f"learning_rate={self.learning_rate} must be positive")
+
+    def epochs_for(self, num_examples):
+        steps_per_epoch = max(1, math.ceil(num_examples / self.batch_size))
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+
+
+def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
+    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int64)))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def compile_for_logits(model, learning_rate, sparse_weighted=False):
+    """Compiles a logits model for sparse labels; ``sparse_weighted`` counts accuracy only where weight > 0 (MLM)."""
+    metric = tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  weighted_metrics=[metric] if sparse_weighted else None,
+                  metrics=None if sparse_weighted else [metric])
+    return model
+
+
+def classifier_accuracy(model, x, y, batch_size=256):
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def masked_token_accuracy(logits, labels, weights):
+    chosen = weights > 0
+    if not chosen.any():
+        raise UserError("no masked positions to score: the evaluation sequences are all padding")
+    return float(np.mean(np.argmax(logits, axis=-1)[chosen] == labels[chosen]))

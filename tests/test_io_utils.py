@@ -1,0 +1,33 @@
+import os
+
+import pytest
+
+from keras_ssl.io_utils import atomic_write_bytes, staged_dir
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "sub" / "file.bin"
+    atomic_write_bytes(str(path), b"abc")
+    atomic_write_bytes(str(path), b"defg")
+    assert path.read_bytes() == b"defg"
+    assert os.listdir(path.parent) == ["file.bin"]
+
+
+def test_staged_dir_moves_everything_on_success(tmp_path):
+    final = tmp_path / "out"
+    with staged_dir(str(final)) as stage:
+        os.makedirs(os.path.join(stage, "artifacts"))
+        open(os.path.join(stage, "artifacts", "a.tflite"), "wb").write(b"x")
+        open(os.path.join(stage, "report.json"), "w").write("{}")
+        assert not final.exists(), "nothing is visible before the run succeeds"
+    assert sorted(os.listdir(final)) == ["artifacts", "report.json"]
+    assert os.listdir(tmp_path) == ["out"], "the staging folder is gone"
+
+
+def test_staged_dir_leaves_nothing_on_failure(tmp_path):
+    final = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with staged_dir(str(final)) as stage:
+            open(os.path.join(stage, "report.json"), "w").write("{}")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []

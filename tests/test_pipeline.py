@@ -1,0 +1,142 @@
+"""End-to-end smoke runs of the main job (one per task) and its behaviour on bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.models.bilstm_mlm import MLMConfig
+from keras_ssl.pipeline.config import ImageTaskConfig, PipelineConfig, TextTaskConfig
+from keras_ssl.pipeline.run import run_pipeline
+from keras_ssl.ssl.training import TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "params": int, "sparsity": float,
+          "accuracy": float, "recipe": str}
+
+
+def _check_report(out_dir, task):
+    report = json.load(open(os.path.join(out_dir, "report.json")))
+    assert report["task"] == task and report["baseline"] == "tflite_float32"
+    variants = {v["name"]: v for v in report["variants"]}
+    assert set(variants) == {"keras_float32", "tflite_float32", "tflite_dynamic", "tflite_int8", "pruned_int8"}
+    for v in variants.values():
+        for field, kind in FIELDS.items():
+            assert isinstance(v[field], kind), (v["name"], field)
+        assert 0.0 <= v["accuracy"] <= 1.0 and v["latency_us_p50"] > 0
+        assert os.path.isfile(os.path.join(out_dir, "artifacts", v["path"]))
+        assert v["format"] in ("keras", "tflite")
+    assert variants["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-3
+    assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
+    assert variants["pruned_int8"]["sparsity"] >= 0.49
+    assert variants["pruned_int8"]["gzip_bytes"] < variants["tflite_int8"]["gzip_bytes"] < \
+        variants["tflite_float32"]["gzip_bytes"]
+    markdown = open(os.path.join(out_dir, "report.md")).read()
+    assert "| tflite_float32 | tflite |" in markdown and "size_vs_accuracy.png" in markdown
+    assert os.path.getsize(os.path.join(out_dir, "size_vs_accuracy.png")) > 1000
+    assert not [f for f in os.listdir(os.path.dirname(out_dir)) if "staging" in f]
+    return report
+
+
+def test_image_pipeline_end_to_end(tmp_path):
+    out = str(tmp_path / "image")
+    fast = TrainConfig(epochs=2, verbose=0)
+    config = PipelineConfig(
+        task="image", output_dir=out,
+        image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.1,)),
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
+    report, _ = run_pipeline(config)
+    _check_report(out, "image")
+    assert report["variants"][1]["agreement_with_keras"] >= 0.99
+    ssl = report["ssl"]
+    assert {(r["label_fraction"], r["method"]) for r in ssl["label_fractions"]} == {
+        (f, m) for f in (0.1, 1.0) for m in ("scratch", "linear_probe", "finetune")}
+    assert ssl["reconstruction_mse_test"] < 0.2 and len(ssl["summary"]) == 2
+
+
+def test_text_pipeline_end_to_end(tmp_path):
+    out = str(tmp_path / "text")
+    config = PipelineConfig(
+        task="text", output_dir=out,
+        text=TextTaskConfig(mlm=MLMConfig(vocab_size=200, seq_len=8, embedding_dim=8, lstm_units=8),
+                            pretrain=TrainConfig(epochs=1, verbose=0), max_docs=15, max_eval_sequences=40),
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
+    report, _ = run_pipeline(config)
+    _check_report(out, "text")
+    ssl = report["ssl"]
+    assert 0.0 < ssl["unigram_accuracy"] < 1.0 and ssl["masked_positions"] > 0
+    assert ssl["masked_token_accuracy"] == report["variants"][0]["accuracy"]
+    vocab = open(os.path.join(out, "artifacts", "vocab.txt")).read().split("\n")
+    assert vocab[:3] == ["[PAD]", "[UNK]", "[MASK]"] and len(vocab) - 1 == ssl["vocab_size"]
+    lstm_row = next(v for v in report["variants"] if v["name"] == "tflite_float32")
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in lstm_row["ops"]
+
+
+def _run_cli(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "experiments.pipeline", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _error_lines(stderr):
+    """What the user reads: lines that are not TensorFlow's own C++ start-up chatter."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(("W0000", "I0000", "E0000"))]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--task=audio"], "task"),
+    (["--pretrain_epochs=0"], "pretrain_epochs"),
+    (["--target_sparsity=1.5"], "target_sparsity"),
+    ([], "output_dir"),
+])
+def test_bad_flags_fail_fast_with_a_clear_message(tmp_path, args, fragment):
+    out_args = [] if not args else [f"--output_dir={tmp_path / 'out'}"]
+    result = _run_cli(*args, *out_args, timeout=60)
+    assert result.returncode != 0
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _bad_npz(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(b"corrupt")
+    return ["--task=image", f"--data_path={path}"], "cannot read MNIST file"
+
+
+def _empty_text(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("")
+    return ["--task=text", f"--text_files={path}"], "corpus is empty"
+
+
+def _missing_npz(tmp_path):
+    return ["--task=image", f"--data_path={tmp_path / 'nope.npz'}"], "MNIST file not found"
+
+
+@pytest.mark.parametrize("make_case", [_bad_npz, _empty_text, _missing_npz])
+def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case):
+    args, fragment = make_case(tmp_path)
+    out = tmp_path / "run"
+    result = _run_cli(*args, "--quick", f"--output_dir={out}")
+    assert result.returncode != 0
+    lines = _error_lines(result.stderr)
+    assert lines and fragment in lines[-1] and lines[-1].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if "staging" in p]
+
+
+def test_overrides_from_flags_reach_the_config():
+    from experiments import pipeline
+
+    pipeline.FLAGS.unparse_flags()
+    pipeline.FLAGS(["prog", "--output_dir=/tmp/x", "--task=text", "--seq_len=12", "--vocab_size=300",
+                    "--target_sparsity=0.6", "--label_fractions=0.05,0.5"])
+    try:
+        config = pipeline.config_from_flags()
+    finally:
+        pipeline.FLAGS.unparse_flags()
+    assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300
+    assert config.prune.target_sparsity == 0.6 and config.image.label_fractions == (0.05, 0.5, 1.0)
+    assert np.isclose(config.prune.target_sparsity, 0.6) and config.output_dir == "/tmp/x"

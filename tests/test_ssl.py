@@ -1,0 +1,64 @@
+import numpy as np
+
+from keras_ssl.models.classifier import build_classifier, load_encoder_weights
+from keras_ssl.models.bilstm_mlm import build_mlm
+from keras_ssl.models.conv_autoencoder import build_autoencoder
+from keras_ssl.ssl.finetune import label_fraction_study, make_classifier, train_classifier
+from keras_ssl.ssl.pretrain import pretrain_autoencoder, pretrain_mlm
+from keras_ssl.ssl.training import TrainConfig
+
+
+def test_autoencoder_pretraining_reduces_reconstruction_error(digits8, tiny_classifier_config, quiet_train):
+    ae = build_autoencoder(tiny_classifier_config.encoder)
+    history = pretrain_autoencoder(ae, digits8.x_train, quiet_train)
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+
+
+def test_linear_probe_trains_only_the_head(digits8, tiny_classifier_config):
+    ae = build_autoencoder(tiny_classifier_config.encoder)
+    probe = make_classifier("linear_probe", tiny_classifier_config, ae, seed=0)
+    before = [w.copy() for w in probe.get_layer("encoder_conv0").get_weights()]
+    head_before = probe.get_layer("logits").get_weights()[0].copy()
+    train_classifier(probe, digits8.x_train[:128], digits8.y_train[:128], TrainConfig(epochs=1, verbose=0))
+    for a, b in zip(before, probe.get_layer("encoder_conv0").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(head_before, probe.get_layer("logits").get_weights()[0])
+
+
+def test_min_steps_gives_tiny_label_sets_enough_training():
+    config = TrainConfig(epochs=5, batch_size=64, min_steps=100)
+    assert config.epochs_for(14) == 100  # 1 step per epoch
+    assert config.epochs_for(6400) == 5
+
+
+def test_label_fraction_study_reports_every_method(digits8, tiny_classifier_config):
+    ae = build_autoencoder(tiny_classifier_config.encoder)
+    rows, models = label_fraction_study(digits8, ae, tiny_classifier_config, TrainConfig(epochs=1, verbose=0),
+                                        fractions=(0.1, 1.0))
+    assert [(r["label_fraction"], r["method"]) for r in rows] == [
+        (0.1, "scratch"), (0.1, "linear_probe"), (0.1, "finetune"),
+        (1.0, "scratch"), (1.0, "linear_probe"), (1.0, "finetune")]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    assert rows[0]["num_labels"] < rows[3]["num_labels"] == len(digits8.y_train)
+    assert (1.0, "finetune") in models
+
+
+def test_fine_tuned_classifier_learns_digits(trained_classifier, digits8):
+    acc = np.mean(np.argmax(trained_classifier.predict(digits8.x_test, verbose=0), -1) == digits8.y_test)
+    assert acc > 0.85
+
+
+def test_mlm_pretraining_learns_a_predictable_corpus(tiny_mlm_config):
+    # Every sequence is the same cycle of 8 words: after training, masked words are predictable from context.
+    seqs = np.tile(np.arange(3, 11, dtype=np.int32), (512, 1))
+    mlm = build_mlm(tiny_mlm_config)
+    history = pretrain_mlm(mlm, seqs, 50, TrainConfig(epochs=8, batch_size=32, learning_rate=1e-2, verbose=0))
+    assert history["accuracy"][-1] > 0.9
+
+
+def test_pretrained_encoder_is_used_by_classifier(tiny_classifier_config):
+    ae = build_autoencoder(tiny_classifier_config.encoder)
+    clf = build_classifier(tiny_classifier_config)
+    load_encoder_weights(clf, ae)
+    np.testing.assert_array_equal(clf.get_layer("encoder_conv1").get_weights()[0],
+                                  ae.get_layer("encoder_conv1").get_weights()[0])
