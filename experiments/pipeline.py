@@ -39,10 +39,17 @@ def _override(obj, **values):
 
 def config_from_flags():
     from experiments.configs import get_config
+    from keras_ssl.errors import UserError
 
     config = get_config(FLAGS.task, FLAGS.quick)
     image, text = config.image, config.text
-    fractions = FLAGS.label_fractions and tuple(float(f) for f in FLAGS.label_fractions)
+    fractions = None
+    if FLAGS.label_fractions:
+        try:
+            fractions = tuple(float(f) for f in FLAGS.label_fractions)
+        except ValueError:
+            raise UserError(f"--label_fractions={','.join(FLAGS.label_fractions)} must be numbers in (0, 1], "
+                            "e.g. 0.01,0.1,1") from None
     image = _override(
         image, label_fractions=fractions,
         classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,

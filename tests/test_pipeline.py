@@ -115,7 +115,11 @@ def _missing_npz(tmp_path):
     return ["--task=image", f"--data_path={tmp_path / 'nope.npz'}"], "MNIST file not found"
 
 
-@pytest.mark.parametrize("make_case", [_bad_npz, _empty_text, _missing_npz])
+def _bad_fractions(tmp_path):
+    return ["--task=image", "--label_fractions=0.1,lots"], "--label_fractions"
+
+
+@pytest.mark.parametrize("make_case", [_bad_npz, _empty_text, _missing_npz, _bad_fractions])
 def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case):
     args, fragment = make_case(tmp_path)
     out = tmp_path / "run"

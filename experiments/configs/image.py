@@ -5,10 +5,15 @@ from keras_ssl.ssl.training import TrainConfig
 
 
 def get_config(quick=False):
-    if not quick:
-        return PipelineConfig(task="image", output_dir="runs/image")
+    if quick:
+        return PipelineConfig(
+            task="image", output_dir="runs/image-quick",
+            image=ImageTaskConfig(pretrain=TrainConfig(epochs=3), finetune=TrainConfig(epochs=5, min_steps=30),
+                                  label_fractions=(0.1, 1.0)),
+            prune=PruneConfig(epochs=2), latency_runs=50, latency_warmup=5)
     return PipelineConfig(
-        task="image", output_dir="runs/image-quick",
-        image=ImageTaskConfig(pretrain=TrainConfig(epochs=3), finetune=TrainConfig(epochs=5, min_steps=30),
-                              label_fractions=(0.1, 1.0)),
-        prune=PruneConfig(epochs=2), latency_runs=50, latency_warmup=5)
+        task="image", output_dir="runs/image",
+        image=ImageTaskConfig(pretrain=TrainConfig(epochs=15), finetune=TrainConfig(epochs=30, min_steps=150),
+                              label_fractions=(0.01, 0.1, 1.0)),
+        # Pruning fine-tunes for a while at full sparsity so the pruned model recovers its accuracy.
+        prune=PruneConfig(target_sparsity=0.75, epochs=10, learning_rate=5e-4))

@@ -6,10 +6,17 @@ from keras_ssl.ssl.training import TrainConfig
 
 
 def get_config(quick=False):
-    if not quick:
-        return PipelineConfig(task="text", output_dir="runs/text")
+    if quick:
+        return PipelineConfig(
+            task="text", output_dir="runs/text-quick",
+            text=TextTaskConfig(mlm=MLMConfig(vocab_size=500, seq_len=16, embedding_dim=16, lstm_units=16),
+                                pretrain=TrainConfig(epochs=2, learning_rate=1e-2), max_docs=60,
+                                max_eval_sequences=100),
+            prune=PruneConfig(epochs=1), latency_runs=50, latency_warmup=5)
     return PipelineConfig(
-        task="text", output_dir="runs/text-quick",
-        text=TextTaskConfig(mlm=MLMConfig(vocab_size=500, seq_len=16, embedding_dim=16, lstm_units=16),
-                            pretrain=TrainConfig(epochs=2), max_docs=60, max_eval_sequences=100),
-        prune=PruneConfig(epochs=1), latency_runs=50, latency_warmup=5)
+        task="text", output_dir="runs/text",
+        # A high learning rate gets the BiLSTM off the unigram plateau (~8%) within the demo's time budget:
+        # measured 1e-3 stuck at 8.1% after 12 epochs; 5e-3..1e-2 reach 35-37% in 25 epochs.
+        text=TextTaskConfig(mlm=MLMConfig(vocab_size=2000, seq_len=32, embedding_dim=64, lstm_units=64),
+                            pretrain=TrainConfig(epochs=20, batch_size=64, learning_rate=8e-3)),
+        prune=PruneConfig(target_sparsity=0.75, epochs=4, learning_rate=1e-3))

@@ -43,7 +43,20 @@ def mlm_dataset(sequences, vocab_size, batch_size, seed=0, shuffle=True, config=
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds))
     ds = ds.map(lambda ids, s: mask_tokens(ids, s, vocab_size, config), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(lambda x, y, w: (x, y, normalize_weights(w)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def normalize_weights(weights):
+    """Rescales a batch's 0/1 weights to mean 1.
+
+    Keras divides a weighted loss by the number of positions, not by the weight sum; with 15% of positions masked
+    the gradient would be ~7x too small and the MLM stalls at the unigram guess.  After this, the loss is the mean
+    over masked positions.  Weighted accuracy is unchanged (it normalises by the weights itself).
+    """
+    weights = tf.convert_to_tensor(weights, tf.float32)
+    total = tf.reduce_sum(weights)
+    return tf.math.divide_no_nan(weights * tf.cast(tf.size(weights), tf.float32), total)
 
 
 def fixed_masked_set(sequences, vocab_size, seed=0, config=MaskingConfig()):

@@ -30,7 +30,7 @@ class ImageTaskConfig:
 @dataclasses.dataclass
 class TextTaskConfig:
     mlm: MLMConfig = dataclasses.field(default_factory=MLMConfig)
-    pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=12))
+    pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=20, learning_rate=8e-3))
     test_fraction: float = 0.1
     max_eval_sequences: int = 300
     max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker

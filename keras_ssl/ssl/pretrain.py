@@ -1,5 +1,5 @@
 """Self-supervised pretraining: image reconstruction and masked-token prediction, on unlabeled data only."""
-from keras_ssl.data.masking import mlm_dataset
+from keras_ssl.data.masking import mlm_dataset, normalize_weights
 from keras_ssl.keras import tf_keras
 from keras_ssl.ssl.training import compile_for_logits
 
@@ -19,6 +19,8 @@ def pretrain_mlm(mlm, train_sequences, vocab_size, config, val_data=None):
     tf_keras.utils.set_random_seed(config.seed)
     compile_for_logits(mlm, config.learning_rate, sparse_weighted=True)
     ds = mlm_dataset(train_sequences, vocab_size, config.batch_size, seed=config.seed)
-    history = mlm.fit(ds, epochs=config.epochs, validation_data=None if val_data is None else tuple(val_data),
-                      verbose=config.verbose)
+    if val_data is not None:
+        inputs, labels, weights = val_data
+        val_data = (inputs, labels, normalize_weights(weights).numpy())
+    history = mlm.fit(ds, epochs=config.epochs, validation_data=val_data, verbose=config.verbose)
     return history.history
