@@ -5,6 +5,8 @@ import os
 import shutil
 import tempfile
 
+from keras_ssl.errors import UserError
+
 
 def atomic_write_bytes(path, data):
     """Writes ``data`` to ``path`` through a temporary file in the same folder, then renames it into place."""
@@ -40,8 +42,13 @@ def staged_dir(final_dir):
     """
     final_dir = os.path.abspath(final_dir)
     parent = os.path.dirname(final_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(final_dir) + ".staging-")
+    if os.path.exists(final_dir) and not os.path.isdir(final_dir):
+        raise UserError(f"output folder {final_dir} is an existing file: choose another --output_dir")
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(final_dir) + ".staging-")
+    except OSError as e:
+        raise UserError(f"cannot write under {parent}: {e.strerror}; choose another --output_dir") from None
     try:
         yield staging
     except BaseException:

@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from keras_ssl.errors import UserError
 from keras_ssl.io_utils import atomic_write_bytes, staged_dir
 
 
@@ -31,3 +32,14 @@ def test_staged_dir_leaves_nothing_on_failure(tmp_path):
             open(os.path.join(stage, "report.json"), "w").write("{}")
             raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
+
+
+def test_unusable_output_locations_are_user_errors(tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    with pytest.raises(UserError, match="existing file"):
+        with staged_dir(str(a_file)):
+            pass
+    with pytest.raises(UserError, match="cannot write under"):
+        with staged_dir(str(a_file / "sub" / "out")):
+            pass
