@@ -27,6 +27,7 @@ def _check_report(out_dir, task):
         for field, kind in FIELDS.items():
             assert isinstance(v[field], kind), (v["name"], field)
         assert 0.0 <= v["accuracy"] <= 1.0 and v["latency_us_p50"] > 0
+        assert v["latency_us"]["p50"] == v["latency_us_p50"] and v["latency_us"]["count"] == 5
         assert os.path.isfile(os.path.join(out_dir, "artifacts", v["path"]))
         assert v["format"] in ("keras", "tflite")
     assert variants["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-3
@@ -35,8 +36,9 @@ def _check_report(out_dir, task):
     assert variants["pruned_int8"]["gzip_bytes"] < variants["tflite_int8"]["gzip_bytes"] < \
         variants["tflite_float32"]["gzip_bytes"]
     markdown = open(os.path.join(out_dir, "report.md")).read()
-    assert "| tflite_float32 | tflite |" in markdown and "size_vs_accuracy.png" in markdown
-    assert os.path.getsize(os.path.join(out_dir, "size_vs_accuracy.png")) > 1000
+    assert "| tflite_float32 | tflite |" in markdown and "## Claims vs measured" in markdown
+    for plot in ("size_vs_accuracy.png", "latency.png"):
+        assert plot in markdown and os.path.getsize(os.path.join(out_dir, plot)) > 1000
     assert not [f for f in os.listdir(os.path.dirname(out_dir)) if "staging" in f]
     return report
 

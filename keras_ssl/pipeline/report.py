@@ -5,7 +5,11 @@ smaller (size) or faster (latency) than that artifact; accuracy change is in per
 """
 import os
 
+from keras_ssl.benchmark.claims import claims_markdown
+from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
 from keras_ssl.io_utils import atomic_write_json, atomic_write_text
+
+PLOTS = ("size_vs_accuracy.png", "latency.png")
 
 
 def build_report(task, baseline, variants, ssl, config, timings):
@@ -54,46 +58,26 @@ def render_ssl(ssl):
             f"on {ssl['masked_positions']} masked positions of {ssl['test_sequences']} held-out sequences")
 
 
-def render_markdown(report, plot_name=None):
+def render_markdown(report):
     parts = [f"# keras-ssl report: {report['task']}", "",
              f"Baseline: `{report['baseline']}` (float32 .tflite of the uncompressed model). Accuracy is measured by "
              "running each artifact on the test set; latency is batch 1, 1 thread.", "",
-             render_table(report), "", "## Self-supervised pretraining", "", render_ssl(report["ssl"]), ""]
-    if plot_name:
-        parts += [f"![size vs accuracy]({plot_name})", ""]
+             render_table(report), "", f"![size vs accuracy]({PLOTS[0]})", f"![latency]({PLOTS[1]})", "",
+             "## Claims vs measured", "", claims_markdown([report]), "",
+             "## Self-supervised pretraining", "", render_ssl(report["ssl"]), ""]
     parts += ["## Stage timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in report["timings_s"].items()), ""]
     return "\n".join(parts)
 
 
-def plot_size_accuracy(report, path):
-    """Gzip size (log scale) against accuracy, one labelled point per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for v in report["variants"]:
-        ax.scatter(v["gzip_bytes"], 100 * v["accuracy"], s=40,
-                   marker="*" if v["name"] == report["baseline"] else "o")
-        ax.annotate(v["name"], (v["gzip_bytes"], 100 * v["accuracy"]), fontsize=8, xytext=(4, 4),
-                    textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("gzip size (bytes, log scale)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{report['task']}: size vs accuracy (measured artifacts)")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 def write_report(report, out_dir):
-    plot_name = "size_vs_accuracy.png"
-    plot_size_accuracy(report, os.path.join(out_dir, plot_name))
+    variants = report["variants"]
+    names = [v["name"] for v in variants]
+    plot_size_accuracy(names, [v["gzip_bytes"] for v in variants], [v["accuracy"] for v in variants],
+                       os.path.join(out_dir, PLOTS[0]), f"{report['task']}: size vs accuracy (measured artifacts)",
+                       highlight=report["baseline"])
+    plot_latency(names, [v["latency_us"] for v in variants], os.path.join(out_dir, PLOTS[1]),
+                 f"{report['task']}: latency, batch 1, 1 thread")
     atomic_write_json(os.path.join(out_dir, "report.json"), report)
-    markdown = render_markdown(report, plot_name)
+    markdown = render_markdown(report)
     atomic_write_text(os.path.join(out_dir, "report.md"), markdown)
     return markdown

@@ -25,6 +25,15 @@ def split_sequences(sequences, test_fraction, max_eval, seed):
     return sequences[order[n_test:]], sequences[order[:n_test]]
 
 
+def masked_eval_split(docs, vocab, seq_len, test_fraction, max_eval, seed):
+    """(train sequences, test sequences, fixed masked test set): the same split for the pipeline and benchmarks."""
+    train, test = split_sequences(to_sequences(docs, vocab, seq_len), test_fraction, max_eval, seed)
+    inputs, labels, weights = fixed_masked_set(test, len(vocab), seed=seed)
+    if not (weights > 0).any():
+        raise UserError("the held-out text has no maskable word: add text or raise --vocab_size")
+    return train, test, (inputs, labels, weights)
+
+
 def run_text_task(config, artifacts_dir, timer):
     task = config.text
     with timer.stage("data"):
@@ -34,11 +43,8 @@ def run_text_task(config, artifacts_dir, timer):
         vocab = Vocabulary.build(docs, task.mlm.vocab_size)
         vocab.save(os.path.join(artifacts_dir, "vocab.txt"))
         mlm_config = dataclasses.replace(task.mlm, vocab_size=len(vocab))
-        train, test = split_sequences(to_sequences(docs, vocab, mlm_config.seq_len), task.test_fraction,
-                                      task.max_eval_sequences, config.seed)
-        inputs, labels, weights = fixed_masked_set(test, len(vocab), seed=config.seed)
-        if not (weights > 0).any():
-            raise UserError("the held-out text has no maskable word: add text or raise --vocab_size")
+        train, test, (inputs, labels, weights) = masked_eval_split(
+            docs, vocab, mlm_config.seq_len, task.test_fraction, task.max_eval_sequences, config.seed)
     with timer.stage("pretrain"):
         pretrain = dataclasses.replace(task.pretrain, seed=config.seed)
         mlm = build_mlm(mlm_config)

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from keras_ssl.benchmark.stats import latency_stats
 from keras_ssl.io_utils import atomic_write_bytes
 from keras_ssl.keras import tf
 from keras_ssl.metrics import count_params, file_sizes, sparsity
@@ -35,6 +36,7 @@ def _row(name, fmt, path, model, accuracy, agreement, latency, recipe, **extra):
     row = {"name": name, "format": fmt, "size_bytes": size, "gzip_bytes": gz, "params": count_params(model),
            "sparsity": round(sparsity(model), 4), "accuracy": accuracy,
            "latency_us_p50": None if latency is None else float(np.percentile(latency, 50)),
+           "latency_us": None if latency is None else latency_stats(latency),
            "recipe": recipe, "path": os.path.basename(path), "agreement_with_keras": agreement}
     row.update(extra)
     logging.info("variant %-22s %-7s %9d B  gzip %9d B  acc %.4f  p50 %s us", name, fmt, size, gz, accuracy,

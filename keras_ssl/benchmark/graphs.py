@@ -1,0 +1,194 @@
+"""Loads any artifact the harness can time behind one small interface: set an input batch, run it, read outputs.
+
+Formats: ``.tflite`` (LiteRT), ``.keras`` / ``.h5`` (tf_keras, through a traced tf.function), a SavedModel folder
+(its ``serving_default`` signature) and ``.onnx`` (onnxruntime, when installed).
+"""
+import os
+import time
+
+import numpy as np
+
+from keras_ssl.errors import UserError
+
+
+class Graph:
+    """What the harness needs: ``format``, ``init_us``, ``input_shape`` (no batch), ``input_dtype``, ``invoke``."""
+
+    format = "?"
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(os.path.normpath(path))
+
+    def set_batch(self, batch):
+        raise NotImplementedError
+
+    def invoke(self):
+        raise NotImplementedError
+
+    def output(self):
+        raise NotImplementedError
+
+    def predict(self, examples):
+        """Outputs for each example, run one at a time (batch 1): the deployment setting accuracy is judged in."""
+        outs = []
+        for x in examples:
+            self.set_batch(np.asarray(x)[None])
+            self.invoke()
+            outs.append(np.asarray(self.output())[0])
+        return np.stack(outs)
+
+    def check_batch(self, batch):
+        if tuple(batch.shape[1:]) != tuple(self.input_shape):
+            raise UserError(f"{self.path}: input shape {tuple(batch.shape[1:])} does not match the model's "
+                            f"{tuple(self.input_shape)} (check --task/--data_path or the image size)")
+
+
+class TFLiteGraph(Graph):
+    format = "tflite"
+
+    def __init__(self, path, num_threads, use_xnnpack, batch_size):
+        super().__init__(path)
+        from tflite_export.runner import TFLiteModel
+
+        start = time.perf_counter()
+        self.model = TFLiteModel(model_path=path, num_threads=num_threads, use_xnnpack=use_xnnpack,
+                                 batch_size=batch_size)
+        self.init_us = (time.perf_counter() - start) * 1e6
+        self.input_shape = self.model.input_shape
+        self.input_dtype = np.dtype(self.model.input["dtype"])
+        self.batch_size = batch_size
+        self.single = None  # a batch-1 interpreter for accuracy when benchmarking a larger batch
+
+    def set_batch(self, batch):
+        self.check_batch(batch)
+        self.model.set_batch(batch)
+
+    def invoke(self):
+        self.model.invoke()
+
+    def output(self):
+        return self.model._get_output()
+
+    def predict(self, examples):
+        if self.batch_size == 1:
+            return self.model.predict(examples)
+        from tflite_export.runner import TFLiteModel
+
+        self.single = self.single or TFLiteModel(model_path=self.path, num_threads=1)
+        return self.single.predict(examples)
+
+
+class KerasGraph(Graph):
+    format = "keras"
+
+    def __init__(self, path, num_threads, batch_size):
+        super().__init__(path)
+        from keras_ssl.keras import tf, tf_keras
+
+        start = time.perf_counter()
+        try:
+            model = tf_keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, TypeError) as e:
+            raise UserError(f"cannot load Keras model {path}: {str(e).splitlines()[0]}") from None
+        self._fn = tf.function(lambda x: model(x, training=False))
+        self.init_us = (time.perf_counter() - start) * 1e6
+        spec = model.inputs[0]
+        self.input_shape = tuple(int(d) for d in spec.shape[1:])
+        self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
+        self._tf = tf
+
+    def set_batch(self, batch):
+        self.check_batch(batch)
+        self._x = self._tf.constant(batch.astype(self.input_dtype))
+
+    def invoke(self):
+        self._out = self._fn(self._x).numpy()
+
+    def output(self):
+        return self._out
+
+
+class SavedModelGraph(Graph):
+    format = "saved_model"
+
+    def __init__(self, path, num_threads, batch_size):
+        super().__init__(path)
+        from keras_ssl.keras import tf
+
+        start = time.perf_counter()
+        try:
+            loaded = tf.saved_model.load(path)
+            self._fn = loaded.signatures["serving_default"]
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"cannot load SavedModel {path}: {str(e).splitlines()[0]}") from None
+        self._loaded = loaded
+        self.init_us = (time.perf_counter() - start) * 1e6
+        (self._arg, spec), = self._fn.structured_input_signature[1].items()
+        self.input_shape = tuple(int(d) for d in spec.shape[1:])
+        self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
+        self._tf = tf
+
+    def set_batch(self, batch):
+        self.check_batch(batch)
+        self._x = self._tf.constant(batch.astype(self.input_dtype))
+
+    def invoke(self):
+        out = self._fn(**{self._arg: self._x})
+        self._out = next(iter(out.values())).numpy()
+
+    def output(self):
+        return self._out
+
+
+class OnnxGraph(Graph):
+    format = "onnx"
+
+    def __init__(self, path, num_threads, batch_size):
+        super().__init__(path)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError(f"{path}: onnxruntime is not installed; `pip install onnxruntime` to time .onnx files")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        start = time.perf_counter()
+        try:
+            self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise UserError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+        self.init_us = (time.perf_counter() - start) * 1e6
+        spec = self._session.get_inputs()[0]
+        self._name = spec.name
+        self.input_shape = tuple(int(d) for d in spec.shape[1:])
+        self.input_dtype = np.dtype({"tensor(float)": "float32", "tensor(int32)": "int32",
+                                     "tensor(int64)": "int64"}.get(spec.type, "float32"))
+
+    def set_batch(self, batch):
+        self.check_batch(batch)
+        self._x = batch.astype(self.input_dtype)
+
+    def invoke(self):
+        self._out = self._session.run(None, {self._name: self._x})[0]
+
+    def output(self):
+        return self._out
+
+
+def load_graph(path, num_threads=1, use_xnnpack=True, batch_size=1):
+    """Picks the backend from the path: a folder is a SavedModel, else the file extension decides."""
+    if not os.path.exists(path):
+        raise UserError(f"model not found: {path} (pass existing files to --graph)")
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise UserError(f"{path} is a folder without saved_model.pb: not a SavedModel")
+        return SavedModelGraph(path, num_threads, batch_size)
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".tflite":
+        return TFLiteGraph(path, num_threads, use_xnnpack, batch_size)
+    if ext in (".keras", ".h5"):
+        return KerasGraph(path, num_threads, batch_size)
+    if ext == ".onnx":
+        return OnnxGraph(path, num_threads, batch_size)
+    raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; use .tflite, .keras, .h5, .onnx "
+                    "or a SavedModel folder")

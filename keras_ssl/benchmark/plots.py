@@ -1,0 +1,59 @@
+"""PNG plots (matplotlib, Agg): latency with its spread, and size vs accuracy with the Pareto front."""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # noqa: E402
+
+
+def _save(fig, path):
+    tmp = path + ".tmp.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_latency(names, stats, path, title="latency (batch 1)"):
+    """One bar per graph at p50, whiskers from min to p90 (log scale: graphs can differ 100x)."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names)), 4))
+    p50 = [s["p50"] for s in stats]
+    low = [s["p50"] - s["min"] for s in stats]
+    high = [s["p90"] - s["p50"] for s in stats]
+    ax.bar(range(len(names)), p50, yerr=[low, high], capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("µs per inference (p50; whiskers min..p90)")
+    ax.set_title(title)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    _save(fig, path)
+
+
+def pareto_front(points):
+    """Indices of (size, accuracy) points no other point beats on both (smaller and at least as accurate)."""
+    front = []
+    for i, (size, acc) in enumerate(points):
+        dominated = any((s <= size and a >= acc) and (s, a) != (size, acc) for s, a in points)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def plot_size_accuracy(names, gzip_sizes, accuracies, path, title, highlight=None):
+    """Gzip size (log) against accuracy, each variant labelled, the Pareto front drawn as a line."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    points = list(zip(gzip_sizes, [100 * a for a in accuracies]))
+    for name, (size, acc) in zip(names, points):
+        ax.scatter(size, acc, s=40, marker="*" if name == highlight else "o")
+        ax.annotate(name, (size, acc), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    front = pareto_front(points)
+    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="gray", label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("gzip size (bytes, log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, path)

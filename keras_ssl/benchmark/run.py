@@ -1,0 +1,130 @@
+"""The benchmark job behind ``experiments/benchmark.py``: validate, time, sweep, write outputs, all or nothing."""
+import dataclasses
+import json
+import os
+
+from absl import logging
+
+from keras_ssl.benchmark.claims import claims_markdown
+from keras_ssl.benchmark.harness import BenchmarkConfig, add_ratios, benchmark
+from keras_ssl.benchmark.output import sweep_table, table, write_csv, write_json
+from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
+from keras_ssl.errors import UserError
+
+
+@dataclasses.dataclass
+class BenchmarkRequest:
+    graphs: list
+    config: BenchmarkConfig = dataclasses.field(default_factory=BenchmarkConfig)
+    baseline: str = None
+    task: str = None
+    data_path: str = None
+    text_files: list = None
+    vocab: str = None
+    thread_sweep: list = dataclasses.field(default_factory=list)
+    batch_sweep: list = dataclasses.field(default_factory=list)
+    output_json: str = None
+    output_csv: str = None
+    output_plot: str = None
+    reports: list = dataclasses.field(default_factory=list)
+
+
+def _baseline_index(graphs, baseline):
+    if baseline is None:
+        return 0
+    for i, path in enumerate(graphs):
+        if baseline in (path, os.path.basename(os.path.normpath(path))):
+            return i
+    raise UserError(f"--baseline={baseline} is not one of the --graph entries {graphs}")
+
+
+def _check_writable(*paths):
+    """Fails before any timing if an output cannot be written, so a long run is not lost at the end."""
+    for path in filter(None, paths):
+        folder = os.path.dirname(os.path.abspath(path)) or "."
+        if os.path.isdir(path):
+            raise UserError(f"output {path} is a folder: give a file name")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write {path}: cannot create folder {folder} ({e.strerror})") from None
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def _load_reports(paths):
+    reports = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                report = json.load(f)
+            report["variants"], report["baseline"]  # noqa: B018 - the contract's required keys
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"cannot read pipeline report {path}: {e.__class__.__name__}: {e}") from None
+        reports.append(report)
+    return reports
+
+
+def _eval_data(request, first_graph_path, input_shape):
+    from keras_ssl.benchmark.eval_data import image_eval, text_eval
+
+    if request.task == "image":
+        return image_eval(input_shape, request.data_path)
+    vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(first_graph_path)), "vocab.txt")
+    return text_eval(input_shape, vocab, request.text_files)
+
+
+def run_benchmark(request):
+    """Runs the whole request; returns the text printed for the user. Outputs are written only at the end."""
+    base_index = _baseline_index(request.graphs, request.baseline)
+    _check_writable(request.output_json, request.output_csv, request.output_plot)
+    reports = _load_reports(request.reports)
+    data = None
+    if request.task:
+        from keras_ssl.benchmark.graphs import load_graph
+
+        probe = load_graph(request.graphs[0])
+        data = _eval_data(request, request.graphs[0], probe.input_shape)
+    results = add_ratios(benchmark(request.graphs, request.config, data), base_index)
+    sweep = []
+    for threads in request.thread_sweep or [request.config.num_threads]:
+        for batch in request.batch_sweep or [request.config.batch_size]:
+            if not (request.thread_sweep or request.batch_sweep):
+                break
+            logging.info("sweep: %d threads, batch %d", threads, batch)
+            config = dataclasses.replace(request.config, num_threads=threads, batch_size=batch)
+            sweep += [{k: r[k] for k in ("graph", "num_threads", "batch_size", "p50", "mean", "std", "p90")}
+                      for r in benchmark(request.graphs, config)]
+    parts = [table(results)]
+    if sweep:
+        parts += ["", sweep_table(sweep)]
+    claims = claims_markdown(reports) if reports else None
+    if claims:
+        parts += ["", claims]
+    if request.output_plot:
+        plot_latency([r["graph"] for r in results], results, request.output_plot,
+                     f"latency, batch {request.config.batch_size}, {request.config.num_threads} thread(s)")
+    if request.output_json:
+        payload = {"config": dataclasses.asdict(request.config), "baseline": results[base_index]["graph"],
+                   "graphs": results, "sweep": sweep}
+        if reports:
+            _write_report_extras(reports, request.output_json, claims, payload)
+        write_json(request.output_json, payload)
+    if request.output_csv:
+        write_csv(request.output_csv, results)
+    return "\n".join(parts)
+
+
+def _write_report_extras(reports, output_json, claims, payload):
+    """Claims table and a Pareto plot over every variant of the given pipeline reports, beside the JSON."""
+    from keras_ssl.benchmark.claims import claim_row
+    from keras_ssl.io_utils import atomic_write_text
+
+    stem = os.path.splitext(output_json)[0]
+    atomic_write_text(stem + "_claims.md", claims + "\n")
+    payload["claims"] = [claim_row(r) for r in reports]
+    for report in reports:
+        variants = report["variants"]
+        plot_size_accuracy([v["name"] for v in variants], [v["gzip_bytes"] for v in variants],
+                           [v["accuracy"] for v in variants], f"{stem}_pareto_{report['task']}.png",
+                           f"{report['task']}: size vs accuracy, Pareto front", highlight=report["baseline"])
