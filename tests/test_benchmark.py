@@ -149,3 +149,17 @@ def test_claims_compare_the_article_with_the_best_artifact_in_budget():
     assert row["size_ratio_vs_keras_file"] == 10.0 and row["speed_ratio_vs_keras"] == 120.0
     assert row["accuracy_change_points"] == pytest.approx(-0.5)
     assert "| measured: image | pruned_int8 | 10.0x | 10.0x | 120.0x | 2.00x | -0.50 |" in claims_markdown([report])
+
+
+def test_keras_and_saved_model_graphs_time_and_score_like_tflite(tmp_path, two_artifacts, trained_classifier):
+    from keras_ssl.keras import tf
+
+    keras_path, saved_model = tmp_path / "model.keras", tmp_path / "saved"
+    trained_classifier.save(keras_path)
+    tf.saved_model.save(trained_classifier, str(saved_model))
+    out = tmp_path / "b.json"
+    run_benchmark(BenchmarkRequest(graphs=[two_artifacts[0], str(keras_path), str(saved_model)], task="image",
+                                   config=BenchmarkConfig(num_runs=6, warmup_runs=1, rounds=2), output_json=str(out)))
+    rows = json.loads(out.read_text())["graphs"]
+    assert [r["format"] for r in rows] == ["tflite", "keras", "saved_model"]
+    assert rows[0]["accuracy"] == rows[1]["accuracy"] == rows[2]["accuracy"]

@@ -79,66 +79,61 @@ class TFLiteGraph(Graph):
         return self.single.predict(examples)
 
 
-class KerasGraph(Graph):
-    format = "keras"
-
-    def __init__(self, path, num_threads, batch_size):
-        super().__init__(path)
-        from keras_ssl.keras import tf, tf_keras
-
-        start = time.perf_counter()
-        try:
-            model = tf_keras.models.load_model(path, compile=False)
-        except (OSError, ValueError, TypeError) as e:
-            raise UserError(f"cannot load Keras model {path}: {str(e).splitlines()[0]}") from None
-        self._fn = tf.function(lambda x: model(x, training=False))
-        self.init_us = (time.perf_counter() - start) * 1e6
-        spec = model.inputs[0]
-        self.input_shape = tuple(int(d) for d in spec.shape[1:])
-        self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
-        self._tf = tf
-
-    def set_batch(self, batch):
-        self.check_batch(batch)
-        self._x = self._tf.constant(batch.astype(self.input_dtype))
-
-    def invoke(self):
-        self._out = self._fn(self._x).numpy()
-
-    def output(self):
-        return self._out
-
-
-class SavedModelGraph(Graph):
-    format = "saved_model"
+class TensorFlowGraph(Graph):
+    """Shared by Keras files and SavedModels: subclasses load and return (callable on a tensor, input TensorSpec)."""
 
     def __init__(self, path, num_threads, batch_size):
         super().__init__(path)
         from keras_ssl.keras import tf
 
-        start = time.perf_counter()
         try:
-            loaded = tf.saved_model.load(path)
-            self._fn = loaded.signatures["serving_default"]
-        except (OSError, ValueError, KeyError) as e:
-            raise UserError(f"cannot load SavedModel {path}: {str(e).splitlines()[0]}") from None
-        self._loaded = loaded
+            tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+        except RuntimeError:
+            pass  # TensorFlow already started (several graphs in one run): it keeps its first setting
+        self._tf = tf
+        start = time.perf_counter()
+        self._fn, spec = self._load(tf)
         self.init_us = (time.perf_counter() - start) * 1e6
-        (self._arg, spec), = self._fn.structured_input_signature[1].items()
         self.input_shape = tuple(int(d) for d in spec.shape[1:])
         self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
-        self._tf = tf
 
     def set_batch(self, batch):
         self.check_batch(batch)
         self._x = self._tf.constant(batch.astype(self.input_dtype))
 
     def invoke(self):
-        out = self._fn(**{self._arg: self._x})
-        self._out = next(iter(out.values())).numpy()
+        self._out = self._fn(self._x)
 
     def output(self):
         return self._out
+
+
+class KerasGraph(TensorFlowGraph):
+    format = "keras"
+
+    def _load(self, tf):
+        from keras_ssl.keras import tf_keras
+
+        try:
+            model = tf_keras.models.load_model(self.path, compile=False)
+        except (OSError, ValueError, TypeError) as e:
+            raise UserError(f"cannot load Keras model {self.path}: {str(e).splitlines()[0]}") from None
+        serve = tf.function(lambda x: model(x, training=False))
+        return (lambda x: serve(x).numpy()), model.inputs[0]
+
+
+class SavedModelGraph(TensorFlowGraph):
+    format = "saved_model"
+
+    def _load(self, tf):
+        try:
+            self._loaded = tf.saved_model.load(self.path)
+            signature = self._loaded.signatures["serving_default"]
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"cannot load SavedModel {self.path}: {str(e).splitlines()[0]}") from None
+        (arg, spec), = signature.structured_input_signature[1].items()
+        return (lambda x: next(iter(signature(**{arg: x}).values())).numpy()), spec
 
 
 class OnnxGraph(Graph):
