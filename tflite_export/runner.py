@@ -4,8 +4,6 @@ Accuracy is measured one input at a time, at batch 1: that is how phones run the
 a dynamic batch dimension.  Integer-I/O models get their inputs quantised and outputs dequantised with the
 tensors' own scales.
 """
-import time
-
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -85,15 +83,3 @@ class TFLiteModel:
 
     def predict(self, examples):
         return np.stack([self.predict_one(x) for x in examples])
-
-    def latency_us(self, example, runs=200, warmup=20):
-        """Per-inference wall times in microseconds (input set once; state reset, if any, is included)."""
-        self.set_batch(np.asarray(example)[None])
-        for _ in range(warmup):
-            self.invoke()
-        times = np.empty(runs)
-        for i in range(runs):
-            start = time.perf_counter()
-            self.invoke()
-            times[i] = (time.perf_counter() - start) * 1e6
-        return times

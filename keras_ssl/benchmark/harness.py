@@ -101,16 +101,20 @@ def time_graphs(graphs, batches, config):
     return times, medians
 
 
-def benchmark(paths, config, data=None):
+def benchmark(paths, config, data=None, inputs=None):
     """Times every graph; ``data`` = (inputs, score_fn) adds accuracy measured by running each graph.
+
+    Timing uses the first ``batch_size`` of ``inputs`` (or of the data's inputs), else synthetic inputs.
 
     Returns one result dict per graph, in the order given.
     """
     graphs = load_all(paths, config)
+    if inputs is None and data is not None:
+        inputs = data[0]
     batches = []
     for graph in graphs:
-        batch = synthetic_batch(graph, config.batch_size) if data is None else \
-            np.asarray(data[0][:config.batch_size])
+        batch = synthetic_batch(graph, config.batch_size) if inputs is None else \
+            np.asarray(inputs[:config.batch_size])
         graph.check_batch(batch)
         batches.append(batch)
     times, medians = time_graphs(graphs, batches, config)

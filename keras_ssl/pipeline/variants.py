@@ -1,5 +1,7 @@
 """Turns a model into a report row: write the artifact, run it, measure size, accuracy and latency.
 
+Latency comes from the benchmark harness, timing all rows interleaved, so ratios within a report are fair.
+
 Accuracy is always measured by running the artifact itself (Keras for .keras, LiteRT for .tflite) on the task's
 test inputs, and top-1 agreement with the source Keras model shows whether conversion changed predictions.
 """
@@ -11,9 +13,9 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
-from keras_ssl.benchmark.stats import latency_stats
+from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
+from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.io_utils import atomic_write_bytes
-from keras_ssl.keras import tf
 from keras_ssl.metrics import count_params, file_sizes, sparsity
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
@@ -31,40 +33,21 @@ class Evaluation:
     latency_warmup: int = 20
 
 
-def _row(name, fmt, path, model, accuracy, agreement, latency, recipe, **extra):
+def _row(name, fmt, path, model, accuracy, agreement, recipe, **extra):
     size, gz = file_sizes(path)
     row = {"name": name, "format": fmt, "size_bytes": size, "gzip_bytes": gz, "params": count_params(model),
-           "sparsity": round(sparsity(model), 4), "accuracy": accuracy,
-           "latency_us_p50": None if latency is None else float(np.percentile(latency, 50)),
-           "latency_us": None if latency is None else latency_stats(latency),
-           "recipe": recipe, "path": os.path.basename(path), "agreement_with_keras": agreement}
+           "sparsity": round(sparsity(model), 4), "accuracy": accuracy, "latency_us_p50": None,
+           "latency_us": None, "recipe": recipe, "path": os.path.basename(path), "agreement_with_keras": agreement}
     row.update(extra)
-    logging.info("variant %-22s %-7s %9d B  gzip %9d B  acc %.4f  p50 %s us", name, fmt, size, gz, accuracy,
-                 "-" if latency is None else f"{row['latency_us_p50']:.1f}")
+    logging.info("variant %-22s %-7s %9d B  gzip %9d B  acc %.4f", name, fmt, size, gz, accuracy)
     return row
-
-
-def keras_latency_us(model, example, runs, warmup):
-    """Batch-1 latency of the Keras model through a traced ``tf.function`` (its fastest ordinary path)."""
-    serve = tf.function(lambda x: model(x, training=False))
-    x = tf.constant(example[None])
-    for _ in range(warmup):
-        serve(x).numpy()
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        serve(x).numpy()
-        times[i] = (time.perf_counter() - start) * 1e6
-    return times
 
 
 def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     path = os.path.join(artifacts_dir, f"{name}.keras")
     model.save(path)
     outputs = model.predict(evaluation.inputs, batch_size=256, verbose=0)
-    agreement = 1.0  # the reference itself
-    latency = keras_latency_us(model, evaluation.inputs[0], evaluation.latency_runs, evaluation.latency_warmup)
-    return _row(name, "keras", path, model, evaluation.score(outputs), agreement, latency, recipe)
+    return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
 def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference):
@@ -76,10 +59,10 @@ def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, referen
     atomic_write_bytes(path, flatbuffer)
     runner = TFLiteModel(model_path=path, num_threads=1)
     outputs = runner.predict(evaluation.inputs)
-    latency = runner.latency_us(evaluation.inputs[0], evaluation.latency_runs, evaluation.latency_warmup)
     agreement = float(np.mean(evaluation.top1(outputs) == evaluation.top1(reference)))
-    return _row(name, "tflite", path, model, evaluation.score(outputs), agreement, latency, recipe,
-                quantization=mode, max_abs_diff_vs_keras=float(np.abs(outputs - reference).max()), ops=runner.op_names(), tensor_dtypes=runner.tensor_dtypes(),
+    return _row(name, "tflite", path, model, evaluation.score(outputs), agreement, recipe,
+                quantization=mode, max_abs_diff_vs_keras=float(np.abs(outputs - reference).max()),
+                ops=runner.op_names(), tensor_dtypes=runner.tensor_dtypes(),
                 convert_seconds=round(convert_s, 2))
 
 
@@ -98,4 +81,15 @@ def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, ev
         tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation, prune_recipe + "+ptq-int8",
                        reference),
     ]
+    add_latency(rows, artifacts_dir, evaluation)
     return rows, "tflite_float32"
+
+
+def add_latency(rows, artifacts_dir, evaluation):
+    """Times every artifact with the benchmark harness (batch 1, 1 thread, interleaved rounds on a real input)."""
+    config = BenchmarkConfig(num_runs=evaluation.latency_runs, warmup_runs=evaluation.latency_warmup)
+    paths = [os.path.join(artifacts_dir, row["path"]) for row in rows]
+    for row, timing in zip(rows, benchmark(paths, config, inputs=evaluation.inputs[:1])):
+        row["latency_us"] = {field: timing[field] for field in FIELDS}
+        row["latency_us_p50"] = timing["p50"]
+        row["latency_spread_pct"] = timing["p50_spread_pct"]
