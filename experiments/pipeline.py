@@ -7,7 +7,7 @@ Flags only override the config from ``experiments/configs``; the work happens in
 import dataclasses
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")

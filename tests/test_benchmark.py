@@ -79,14 +79,18 @@ def test_library_run_writes_every_field(tmp_path, two_artifacts):
 
 
 def test_cli_prints_table_and_writes_json(tmp_path, two_artifacts):
-    out = tmp_path / "cli.json"
+    out, out_csv = tmp_path / "cli.json", tmp_path / "cli.csv"
     result = subprocess.run(
         [sys.executable, "-m", "experiments.benchmark", f"--graph={','.join(two_artifacts)}", "--num_runs=10",
-         "--warmup_runs=1", "--rounds=2", f"--output_json={out}"], cwd=ROOT, capture_output=True, text=True,
-        timeout=180)
+         "--warmup_runs=1", "--rounds=2", "--baseline=int8.tflite", f"--output_json={out}",
+         f"--output_csv={out_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| int8.tflite | tflite |" in result.stdout
-    assert [g["graph"] for g in json.loads(out.read_text())["graphs"]] == ["float32.tflite", "int8.tflite"]
+    graphs = json.loads(out.read_text())["graphs"]
+    assert [g["graph"] for g in graphs] == ["float32.tflite", "int8.tflite"]
+    assert all(set(FIELDS) <= set(g) for g in graphs) and graphs[1]["gzip_ratio"] == 1.0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 2 and all(rows[i][c] != "" for i in range(2) for c in FIELDS + ("init_us", "gzip_ratio"))
 
 
 def _bad_request(tmp_path, two_artifacts, case):
