@@ -104,11 +104,15 @@ def time_graphs(graphs, batches, config):
 def benchmark(paths, config, data=None, inputs=None):
     """Times every graph; ``data`` = (inputs, score_fn) adds accuracy measured by running each graph.
 
-    Timing uses the first ``batch_size`` of ``inputs`` (or of the data's inputs), else synthetic inputs.
+    ``data`` may also be a function of the first graph's input shape that returns that pair (data built to fit
+    the model, e.g. images at its size).  Timing uses the first ``batch_size`` of ``inputs`` (or of the data's
+    inputs), else synthetic inputs.
 
     Returns one result dict per graph, in the order given.
     """
     graphs = load_all(paths, config)
+    if callable(data):
+        data = data(graphs[0].input_shape)
     if inputs is None and data is not None:
         inputs = data[0]
     batches = []

@@ -79,22 +79,16 @@ def run_benchmark(request):
     base_index = _baseline_index(request.graphs, request.baseline)
     _check_writable(request.output_json, request.output_csv, request.output_plot)
     reports = _load_reports(request.reports)
-    data = None
-    if request.task:
-        from keras_ssl.benchmark.graphs import load_graph
-
-        probe = load_graph(request.graphs[0])
-        data = _eval_data(request, request.graphs[0], probe.input_shape)
+    data = (lambda input_shape: _eval_data(request, request.graphs[0], input_shape)) if request.task else None
     results = add_ratios(benchmark(request.graphs, request.config, data), base_index)
     sweep = []
-    for threads in request.thread_sweep or [request.config.num_threads]:
-        for batch in request.batch_sweep or [request.config.batch_size]:
-            if not (request.thread_sweep or request.batch_sweep):
-                break
-            logging.info("sweep: %d threads, batch %d", threads, batch)
-            config = dataclasses.replace(request.config, num_threads=threads, batch_size=batch)
-            sweep += [{k: r[k] for k in ("graph", "num_threads", "batch_size", "p50", "mean", "std", "p90")}
-                      for r in benchmark(request.graphs, config)]
+    if request.thread_sweep or request.batch_sweep:
+        for threads in request.thread_sweep or [request.config.num_threads]:
+            for batch in request.batch_sweep or [request.config.batch_size]:
+                logging.info("sweep: %d threads, batch %d", threads, batch)
+                config = dataclasses.replace(request.config, num_threads=threads, batch_size=batch)
+                sweep += [{k: r[k] for k in ("graph", "num_threads", "batch_size", "p50", "mean", "std", "p90")}
+                          for r in benchmark(request.graphs, config)]
     parts = [table(results)]
     if sweep:
         parts += ["", sweep_table(sweep)]
