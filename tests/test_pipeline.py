@@ -33,6 +33,8 @@ def _check_report(out_dir, task):
     assert variants["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-3
     assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
     assert variants["pruned_int8"]["sparsity"] >= 0.49
+    per_weight = variants["pruned_int8"]["layer_sparsity"]
+    assert per_weight and all(value >= 0.49 for value in per_weight.values())
     assert variants["pruned_int8"]["gzip_bytes"] < variants["tflite_int8"]["gzip_bytes"] < \
         variants["tflite_float32"]["gzip_bytes"]
     markdown = open(os.path.join(out_dir, "report.md")).read()

@@ -16,7 +16,7 @@ from absl import logging
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.io_utils import atomic_write_bytes
-from keras_ssl.metrics import count_params, file_sizes, sparsity
+from keras_ssl.metrics import count_params, file_sizes, layer_sparsity, sparsity
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 
@@ -50,7 +50,7 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
-def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference):
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, **extra):
     """Converts ``model`` in ``mode``, saves it, runs it in LiteRT and returns its report row."""
     start = time.perf_counter()
     flatbuffer = to_tflite(model, mode, representative_data=evaluation.calibration)
@@ -63,7 +63,7 @@ def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, referen
     return _row(name, "tflite", path, model, evaluation.score(outputs), agreement, recipe,
                 quantization=mode, max_abs_diff_vs_keras=float(np.abs(outputs - reference).max()),
                 ops=runner.op_names(), tensor_dtypes=runner.tensor_dtypes(),
-                convert_seconds=round(convert_s, 2))
+                convert_seconds=round(convert_s, 2), **extra)
 
 
 def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, evaluation):
@@ -79,7 +79,7 @@ def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, ev
         tflite_variant("tflite_dynamic", float_model, "dynamic", artifacts_dir, evaluation, "ptq-dynamic", reference),
         tflite_variant("tflite_int8", float_model, "int8", artifacts_dir, evaluation, "ptq-int8", reference),
         tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation, prune_recipe + "+ptq-int8",
-                       reference),
+                       reference, layer_sparsity=layer_sparsity(pruned_model)),
     ]
     add_latency(rows, artifacts_dir, evaluation)
     return rows, "tflite_float32"
