@@ -102,11 +102,12 @@ def _bad_request(tmp_path, two_artifacts, case):
         "shape": (dict(graphs=two_artifacts, task="text", vocab=str(tmp_path / "v.txt")), "token-id sequence"),
         "baseline": (dict(graphs=two_artifacts, baseline="other.tflite"), "--baseline"),
         "format": (dict(graphs=[str(tmp_path)]), "not a SavedModel"),
+        "report": (dict(graphs=two_artifacts, reports=[str(corrupt)]), "cannot read pipeline report"),
     }
     return cases[case]
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "shape", "baseline", "format"])
+@pytest.mark.parametrize("case", ["missing", "corrupt", "shape", "baseline", "format", "report"])
 def test_bad_inputs_raise_one_line_and_write_nothing(tmp_path, two_artifacts, case):
     kwargs, fragment = _bad_request(tmp_path, two_artifacts, case)
     out = tmp_path / "out.json"

@@ -58,19 +58,22 @@ def _load_reports(paths):
         try:
             with open(path) as f:
                 report = json.load(f)
-            report["variants"], report["baseline"]  # noqa: B018 - the contract's required keys
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:
             raise UserError(f"cannot read pipeline report {path}: {e.__class__.__name__}: {e}") from None
+        missing = {"task", "baseline", "variants"} - set(report if isinstance(report, dict) else ())
+        if missing:
+            raise UserError(f"{path} is not a keras-ssl report.json: missing {sorted(missing)}")
         reports.append(report)
     return reports
 
 
-def _eval_data(request, first_graph_path, input_shape):
+def _eval_data(request, input_shape):
+    """The labelled test split for ``--task``, built to fit the first graph's input."""
     from keras_ssl.benchmark.eval_data import image_eval, text_eval
 
     if request.task == "image":
         return image_eval(input_shape, request.data_path)
-    vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(first_graph_path)), "vocab.txt")
+    vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.graphs[0])), "vocab.txt")
     return text_eval(input_shape, vocab, request.text_files)
 
 
@@ -79,7 +82,7 @@ def run_benchmark(request):
     base_index = _baseline_index(request.graphs, request.baseline)
     _check_writable(request.output_json, request.output_csv, request.output_plot)
     reports = _load_reports(request.reports)
-    data = (lambda input_shape: _eval_data(request, request.graphs[0], input_shape)) if request.task else None
+    data = (lambda input_shape: _eval_data(request, input_shape)) if request.task else None
     results = add_ratios(benchmark(request.graphs, request.config, data), base_index)
     sweep = []
     if request.thread_sweep or request.batch_sweep:
