@@ -64,7 +64,8 @@ class TFLiteModel:
             raise UserError(f"input shape {tuple(batch.shape[1:])} does not match the model's {self.input_shape}")
         self.interpreter.set_tensor(self.input["index"], batch.astype(dtype))
 
-    def _get_output(self):
+    def output_batch(self):
+        """The output tensor of the last invoke, dequantised if integer."""
         out = self.interpreter.get_tensor(self.output["index"])
         scale, zero_point = self.output["quantization"]
         if np.issubdtype(out.dtype, np.integer) and scale:
@@ -79,7 +80,7 @@ class TFLiteModel:
     def predict_one(self, example):
         self.set_batch(np.asarray(example)[None])
         self.invoke()
-        return self._get_output()[0]
+        return self.output_batch()[0]
 
     def predict(self, examples):
         return np.stack([self.predict_one(x) for x in examples])

@@ -68,7 +68,7 @@ class TFLiteGraph(Graph):
         self.model.invoke()
 
     def output(self):
-        return self.model._get_output()
+        return self.model.output_batch()
 
     def predict(self, examples):
         if self.batch_size == 1:

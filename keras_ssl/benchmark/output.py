@@ -1,9 +1,9 @@
-"""Benchmark results as a side-by-side table (stdout), JSON and CSV, written atomically."""
+"""Benchmark results as side-by-side tables (stdout) and CSV, written atomically."""
 import csv
 import io
 
 from keras_ssl.benchmark.stats import FIELDS
-from keras_ssl.io_utils import atomic_write_json, atomic_write_text
+from keras_ssl.io_utils import atomic_write_text
 
 CSV_COLUMNS = ("graph", "format", "num_threads", "batch_size") + FIELDS + (
     "p50_spread_pct", "init_us", "size_bytes", "gzip_bytes", "rss_delta_kb", "peak_rss_kb", "accuracy",
@@ -32,10 +32,6 @@ def sweep_table(rows):
     lines += [f"| {r['graph']} | {r['num_threads']} | {r['batch_size']} | {r['p50']:.1f} | "
               f"{r['p50'] / r['batch_size']:.1f} | {r['std']:.1f} |" for r in rows]
     return "\n".join(lines)
-
-
-def write_json(path, payload):
-    atomic_write_json(path, payload)
 
 
 def write_csv(path, results):

@@ -41,12 +41,15 @@ def pareto_front(points):
     return sorted(front, key=lambda i: points[i][0])
 
 
-def plot_size_accuracy(names, gzip_sizes, accuracies, path, title, highlight=None):
-    """Gzip size (log) against accuracy, each variant labelled, the Pareto front drawn as a line."""
+def plot_size_accuracy(report, path, title):
+    """Gzip size (log) against accuracy for every variant of a pipeline report, each labelled, the Pareto front
+    drawn as a line and the baseline starred."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    points = list(zip(gzip_sizes, [100 * a for a in accuracies]))
-    for name, (size, acc) in zip(names, points):
-        ax.scatter(size, acc, s=40, marker="*" if name == highlight else "o")
+    variants = report["variants"]
+    points = [(v["gzip_bytes"], 100 * v["accuracy"]) for v in variants]
+    for v, (size, acc) in zip(variants, points):
+        name = v["name"]
+        ax.scatter(size, acc, s=40, marker="*" if name == report["baseline"] else "o")
         ax.annotate(name, (size, acc), fontsize=8, xytext=(4, 4), textcoords="offset points")
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="gray", label="Pareto front")

@@ -7,9 +7,10 @@ from absl import logging
 
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.harness import BenchmarkConfig, add_ratios, benchmark
-from keras_ssl.benchmark.output import sweep_table, table, write_csv, write_json
+from keras_ssl.benchmark.output import sweep_table, table, write_csv
 from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
 from keras_ssl.errors import UserError
+from keras_ssl.io_utils import atomic_write_json, atomic_write_text
 
 
 @dataclasses.dataclass
@@ -106,7 +107,7 @@ def run_benchmark(request):
                    "graphs": results, "sweep": sweep}
         if reports:
             _write_report_extras(reports, request.output_json, claims, payload)
-        write_json(request.output_json, payload)
+        atomic_write_json(request.output_json, payload)
     if request.output_csv:
         write_csv(request.output_csv, results)
     return "\n".join(parts)
@@ -115,13 +116,9 @@ def run_benchmark(request):
 def _write_report_extras(reports, output_json, claims, payload):
     """Claims table and a Pareto plot over every variant of the given pipeline reports, beside the JSON."""
     from keras_ssl.benchmark.claims import claim_row
-    from keras_ssl.io_utils import atomic_write_text
-
     stem = os.path.splitext(output_json)[0]
     atomic_write_text(stem + "_claims.md", claims + "\n")
     payload["claims"] = [claim_row(r) for r in reports]
     for report in reports:
-        variants = report["variants"]
-        plot_size_accuracy([v["name"] for v in variants], [v["gzip_bytes"] for v in variants],
-                           [v["accuracy"] for v in variants], f"{stem}_pareto_{report['task']}.png",
-                           f"{report['task']}: size vs accuracy, Pareto front", highlight=report["baseline"])
+        plot_size_accuracy(report, f"{stem}_pareto_{report['task']}.png",
+                           f"{report['task']}: size vs accuracy, Pareto front")

@@ -71,11 +71,9 @@ def render_markdown(report):
 
 def write_report(report, out_dir):
     variants = report["variants"]
-    names = [v["name"] for v in variants]
-    plot_size_accuracy(names, [v["gzip_bytes"] for v in variants], [v["accuracy"] for v in variants],
-                       os.path.join(out_dir, PLOTS[0]), f"{report['task']}: size vs accuracy (measured artifacts)",
-                       highlight=report["baseline"])
-    plot_latency(names, [v["latency_us"] for v in variants], os.path.join(out_dir, PLOTS[1]),
+    plot_size_accuracy(report, os.path.join(out_dir, PLOTS[0]),
+                       f"{report['task']}: size vs accuracy (measured artifacts)")
+    plot_latency([v["name"] for v in variants], [v["latency_us"] for v in variants], os.path.join(out_dir, PLOTS[1]),
                  f"{report['task']}: latency, batch 1, 1 thread")
     atomic_write_json(os.path.join(out_dir, "report.json"), report)
     markdown = render_markdown(report)
