@@ -18,11 +18,30 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
           "accuracy": float, "recipe": str}
 
 
-def _check_report(out_dir, task):
+ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
+        "tflite_int16x8", "pruned_int8"}
+
+
+def _check_manifest(out_dir, row, associated):
+    manifest = json.load(open(os.path.join(out_dir, "artifacts", row["manifest"])))
+    assert manifest["file"] == row["path"] and manifest["quantization"] == row["quantization"]
+    assert manifest["size_bytes"] == row["size_bytes"] and manifest["signature"] == "serving_default"
+    assert manifest["validation"]["accuracy"] == row["accuracy"] and manifest["ops"]
+    assert [f["name"] for f in manifest["associated_files"]] == [associated]
+    return manifest
+
+
+def _check_report(out_dir, task, skipped=()):
     report = json.load(open(os.path.join(out_dir, "report.json")))
     assert report["task"] == task and report["baseline"] == "tflite_float32"
     variants = {v["name"]: v for v in report["variants"]}
-    assert set(variants) == {"keras_float32", "tflite_float32", "tflite_dynamic", "tflite_int8", "pruned_int8"}
+    assert set(variants) == ROWS - set(skipped)
+    assert [s["name"] for s in report["export"]["skipped"]] == list(skipped)
+    associated = "labels.txt" if task == "image" else "vocab.txt"
+    assert os.path.isfile(os.path.join(out_dir, "artifacts", associated))
+    for v in variants.values():
+        if v["format"] == "tflite":
+            _check_manifest(out_dir, v, associated)
     for v in variants.values():
         for field, kind in FIELDS.items():
             assert isinstance(v[field], kind), (v["name"], field)
@@ -32,6 +51,8 @@ def _check_report(out_dir, task):
         assert v["format"] in ("keras", "tflite")
     assert variants["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-3
     assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
+    assert "float16" in variants["tflite_float16"]["tensor_dtypes"]
+    assert variants["tflite_int8_io"]["io_dtypes"]["outputs"] == ["int8"]
     assert variants["pruned_int8"]["sparsity"] >= 0.49
     per_weight = variants["pruned_int8"]["layer_sparsity"]
     assert per_weight and all(value >= 0.49 for value in per_weight.values())
@@ -54,7 +75,11 @@ def test_image_pipeline_end_to_end(tmp_path):
         prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
     _check_report(out, "image")
-    assert report["variants"][1]["agreement_with_keras"] >= 0.99
+    rows = {v["name"]: v for v in report["variants"]}
+    assert rows["tflite_float32"]["agreement_with_keras"] >= 0.99
+    assert rows["tflite_int8_io"]["io_dtypes"] == {"inputs": ["int8"], "outputs": ["int8"]}
+    # The CNN's int8 graph runs entirely in XNNPACK: that is what makes it faster than float32 (README).
+    assert rows["tflite_int8"]["xnnpack"]["fully_delegated"]
     ssl = report["ssl"]
     assert {(r["label_fraction"], r["method"]) for r in ssl["label_fractions"]} == {
         (f, m) for f in (0.1, 1.0) for m in ("scratch", "linear_probe", "finetune")}
@@ -69,7 +94,8 @@ def test_text_pipeline_end_to_end(tmp_path):
                             pretrain=TrainConfig(epochs=1, verbose=0), max_docs=15, max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
-    _check_report(out, "text")
+    _check_report(out, "text", skipped=["tflite_int16x8"])
+    assert "16x8" in report["export"]["skipped"][0]["reason"]
     ssl = report["ssl"]
     assert 0.0 < ssl["unigram_accuracy"] < 1.0 and ssl["masked_positions"] > 0
     assert ssl["masked_token_accuracy"] == report["variants"][0]["accuracy"]

@@ -1,64 +1,166 @@
-"""Keras → TFLite conversion in the modes mobile users ship.
+"""Keras / QAT / SavedModel → TFLite flatbuffer, in the modes mobile, GPU and microcontroller users ship.
 
 - ``float32``: the baseline every ratio in a report is against.
-- ``float16``: float16 weights (for the GPU delegate; on CPU they are dequantised at load).
+- ``float16``: float16 weights, for the GPU delegate (on CPU they are dequantised to float32 at load).
 - ``dynamic``: int8 weights, float activations; no calibration data needed.
-- ``int8``: int8 weights and activations calibrated on representative data; float input/output, and float
-  fallback for any op without an int8 kernel (the LSTM keeps int16 internals).
+- ``int8``: int8 weights and activations calibrated on representative data, float input/output.
+- ``int8_io`` / ``uint8_io``: integer-only (TFLITE_BUILTINS_INT8) with integer input and output tensors, for
+  microcontrollers and NPUs.  Token-id inputs stay int32 (they are indices, not quantised values).
+- ``int16x8``: int16 activations, int8 weights, for models where int8 activations lose too much.  LSTM has no
+  16x8 kernel; such models get a clear error.
 
-Models with recurrent layers are converted through a fixed batch-1 signature: a dynamic batch would need Flex
-(SELECT_TF_OPS) ops that LiteRT cannot run, while batch 1 yields the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
+Models with recurrent layers are converted through a fixed batch-1 signature: a dynamic batch needs Flex
+(SELECT_TF_OPS) tensor-list ops that LiteRT cannot run, while batch 1 yields the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
+Flex ops are refused unless ``allow_flex=True``: an artifact that needs them does not load in a stock runtime.
 """
+import dataclasses
+import os
+
 import numpy as np
 
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
 
-MODES = ("float32", "float16", "dynamic", "int8")
+MODES = ("float32", "float16", "dynamic", "int8", "int8_io", "uint8_io", "int16x8")
+CALIBRATED_MODES = ("int8", "int8_io", "uint8_io", "int16x8")
+INTEGER_IO = {"int8_io": tf.int8, "uint8_io": tf.uint8}
+
+
+@dataclasses.dataclass
+class ConvertConfig:
+    mode: str = "float32"
+    num_calibration: int = 100  # representative inputs fed one at a time to calibrate activation ranges
+    allow_flex: bool = False  # permit SELECT_TF_OPS (needs the Flex delegate on device; not runnable in LiteRT here)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UserError(f"unknown TFLite mode {self.mode!r}: use one of {', '.join(MODES)}")
+        if self.num_calibration < 1:
+            raise UserError(f"num_calibration={self.num_calibration} must be at least 1")
+
+
+def _walk(layer):
+    yield layer
+    for attr in ("layers", "forward_layer", "backward_layer", "layer"):
+        child = getattr(layer, attr, None)
+        for sub in child if isinstance(child, list) else [child] if child is not None else []:
+            yield from _walk(sub)
+
+
+def recurrent_layer_names(model):
+    """Top-level layers that are or hold an RNN (a Bidirectional wraps two)."""
+    return [layer.name for layer in model.layers
+            if any(isinstance(sub, tf_keras.layers.RNN) for sub in _walk(layer))]
 
 
 def has_recurrent_layers(model):
-    def walk(layer):
-        yield layer
-        for attr in ("layers", "forward_layer", "backward_layer", "layer"):
-            child = getattr(layer, attr, None)
-            for sub in child if isinstance(child, list) else [child] if child is not None else []:
-                yield from walk(sub)
-    return any(isinstance(layer, tf_keras.layers.RNN) for layer in walk(model))
+    return bool(recurrent_layer_names(model))
 
 
-def _batch1_converter(model):
-    specs = [tf.TensorSpec([1] + list(t.shape[1:]), t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
+def is_qat_model(model):
+    """True for models wrapped by tfmot's quantize_model/quantize_apply (their fake-quant ranges are trained)."""
+    return any(type(layer).__name__.startswith("Quantize") for layer in _walk(model))
+
+
+def _keras_converter(model, batch_size):
+    """A converter over a traced function with named inputs and outputs, so the artifact's signature reads
+    ``serving_default(image) -> {logits}`` instead of ``StatefulPartitionedCall:0``."""
+    specs = [tf.TensorSpec([batch_size] + list(t.shape[1:]), t.dtype, name=name)
+             for t, name in zip(model.inputs, model.input_names)]
 
     @tf.function(input_signature=specs)
     def serve(*args):
-        return model(args[0] if len(args) == 1 else list(args), training=False)
+        outputs = model(args[0] if len(args) == 1 else list(args), training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return dict(zip(model.output_names, outputs))
 
     return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
 
 
-def to_tflite(model, mode="float32", representative_data=None, num_calibration=100):
-    """Returns the .tflite flatbuffer bytes of ``model`` in ``mode``.
+def _source_converter(source):
+    """(converter, input dtypes, description) for a Keras model or a SavedModel folder."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise UserError(f"{path} is not a SavedModel folder (no saved_model.pb); pass a Keras model or a "
+                            "folder written by tf.saved_model.save")
+        try:
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+        except KeyError:
+            raise UserError(f"SavedModel {path} has no serving_default signature: save it with one") from None
+        dtypes = [spec.dtype for spec in signature.structured_input_signature[1].values()]
+        return tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"]), dtypes, path
+    if not isinstance(source, tf_keras.Model):
+        raise UserError(f"cannot convert a {type(source).__name__}: pass a tf_keras Model or a SavedModel folder")
+    batch = 1 if has_recurrent_layers(source) else None
+    return _keras_converter(source, batch), [t.dtype for t in source.inputs], f"model {source.name!r}"
 
-    ``representative_data`` is an array of real inputs (required for ``int8``); the first ``num_calibration`` are
-    fed one at a time to calibrate activation ranges.
-    """
-    if mode not in MODES:
-        raise UserError(f"unknown TFLite mode {mode!r}: use one of {MODES}")
-    recurrent = has_recurrent_layers(model)
-    converter = _batch1_converter(model) if recurrent else tf.lite.TFLiteConverter.from_keras_model(model)
+
+def _check_mode_for_source(source, mode):
+    if isinstance(source, tf_keras.Model) and is_qat_model(source) and mode not in ("int8", "int8_io", "uint8_io"):
+        raise UserError(f"model {source.name!r} is quantization-aware (fake-quant layers): convert it as int8, "
+                        "int8_io or uint8_io; for float16/dynamic convert the model from before quantize_model")
+    if mode == "int16x8" and isinstance(source, tf_keras.Model) and has_recurrent_layers(source):
+        rnn = recurrent_layer_names(source)[0]
+        raise UserError(f"int16x8 is not supported for LSTM (layer {rnn!r} of model {source.name!r}): TFLite has "
+                        "no 16x8 LSTM kernel; use int8 or dynamic")
+
+
+def _representative(samples, dtypes):
+    def dataset():
+        for sample in samples:
+            yield [np.asarray(sample)[None].astype(dtypes[0].as_numpy_dtype)]
+    return dataset
+
+
+def _configure(converter, config, dtypes, representative_data, qat):
+    mode = config.mode
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if mode == "int8":
+    if mode in CALIBRATED_MODES and not qat:
         if representative_data is None or len(representative_data) == 0:
-            raise UserError("int8 conversion needs representative data (a few hundred real inputs)")
-        samples = np.asarray(representative_data)[:num_calibration]
+            raise UserError(f"{mode} conversion needs representative data (a few hundred real inputs)")
+        converter.representative_dataset = _representative(np.asarray(representative_data)[:config.num_calibration],
+                                                           dtypes)
+    if mode in INTEGER_IO:
+        builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if all(d.is_floating for d in dtypes):
+            converter.inference_input_type = INTEGER_IO[mode]
+        converter.inference_output_type = INTEGER_IO[mode]
+    if mode == "int16x8":
+        builtins = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    converter.target_spec.supported_ops = builtins + ([tf.lite.OpsSet.SELECT_TF_OPS] if config.allow_flex else [])
 
-        def representative_dataset():
-            for sample in samples:
-                yield [sample[None].astype(model.inputs[0].dtype.as_numpy_dtype)]
 
-        converter.representative_dataset = representative_dataset
-    return converter.convert()
+def _first_error(message):
+    """The converter's one useful line out of an MLIR dump that can run to hundreds of lines."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()[:300]
+    return (lines[0] if lines else "conversion failed")[:300]
+
+
+def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False):
+    """Returns the .tflite flatbuffer bytes of ``source`` (a tf_keras model, QAT model or SavedModel folder).
+
+    ``representative_data`` is an array of real inputs, needed by the calibrated modes except for QAT models,
+    whose ranges were learned in training.
+    """
+    config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex)
+    _check_mode_for_source(source, mode)
+    converter, dtypes, what = _source_converter(source)
+    qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
+    _configure(converter, config, dtypes, representative_data, qat)
+    try:
+        return converter.convert()
+    except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
+        text = str(e)
+        if not allow_flex and ("Select TF" in text or "SELECT_TF_OPS" in text or "Flex" in text):
+            raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
+                            f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
+                            "allow_flex/--allow_flex and ship the Flex delegate") from None
+        raise UserError(f"cannot convert {what} to TFLite {mode}: {_first_error(text)}") from None

@@ -141,17 +141,10 @@ class OnnxGraph(Graph):
 
     def __init__(self, path, num_threads, batch_size):
         super().__init__(path)
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise UserError(f"{path}: onnxruntime is not installed; `pip install onnxruntime` to time .onnx files")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads
+        from tflite_export.onnx_export import onnx_session  # no TensorFlow import: .onnx-only runs stay light
+
         start = time.perf_counter()
-        try:
-            self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise UserError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+        self._session = onnx_session(path, num_threads)
         self.init_us = (time.perf_counter() - start) * 1e6
         spec = self._session.get_inputs()[0]
         self._name = spec.name

@@ -48,8 +48,12 @@ class Vocabulary:
         with open(path, encoding="utf-8") as f:
             return cls([line.rstrip("\n") for line in f])
 
+    def to_text(self):
+        """One token per line, in id order: the vocab.txt shipped next to text artifacts."""
+        return "\n".join(self.tokens) + "\n"
+
     def save(self, path):
-        atomic_write_text(path, "\n".join(self.tokens) + "\n")
+        atomic_write_text(path, self.to_text())
 
     def __len__(self):
         return len(self.tokens)

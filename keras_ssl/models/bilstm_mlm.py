@@ -31,5 +31,6 @@ def build_mlm(config=MLMConfig(), batch_size=None):
     x = tf_keras.layers.Dropout(config.dropout, name="dropout")(x)
     x = tf_keras.layers.Bidirectional(tf_keras.layers.LSTM(config.lstm_units, return_sequences=True),
                                       name="bilstm")(x)
-    logits = tf_keras.layers.Dense(config.vocab_size, name="token_logits")(x)
+    # float32 output even when trained mixed: softmax/loss in float16 under- and overflow.
+    logits = tf_keras.layers.Dense(config.vocab_size, dtype="float32", name="token_logits")(x)
     return tf_keras.Model(inputs, logits, name="bilstm_mlm")

@@ -23,7 +23,8 @@ def build_classifier(config=ClassifierConfig(), batch_size=None):
         x = layer(x)
     x = tf_keras.layers.Flatten(name="flatten")(x)
     x = tf_keras.layers.Dropout(config.dropout, name="dropout")(x)
-    logits = tf_keras.layers.Dense(config.num_classes, name="logits")(x)
+    # float32 output even when trained mixed: softmax/loss in float16 under- and overflow.
+    logits = tf_keras.layers.Dense(config.num_classes, dtype="float32", name="logits")(x)
     return tf_keras.Model(inputs, logits, name="classifier")
 
 

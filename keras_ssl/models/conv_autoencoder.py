@@ -53,6 +53,7 @@ def build_autoencoder(config=AutoencoderConfig()):
         x = tf_keras.layers.Conv2D(width, config.kernel_size, padding="same", activation="relu",
                                    name=f"decoder_conv{i}")(x)
         x = tf_keras.layers.UpSampling2D(2, name=f"decoder_up{i}")(x)
+    # float32 output even when trained mixed: the sigmoid and reconstruction loss lose precision in float16.
     outputs = tf_keras.layers.Conv2D(config.channels, config.kernel_size, padding="same", activation="sigmoid",
-                                     name="reconstruction")(x)
+                                     dtype="float32", name="reconstruction")(x)
     return tf_keras.Model(inputs, outputs, name="conv_autoencoder")

@@ -44,13 +44,14 @@ def run_image_task(config, artifacts_dir, timer):
         evaluation = Evaluation(
             inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
             top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
+            associated_files={"labels.txt": "".join(f"{c}\n" for c in range(task.classifier.num_classes))},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline = standard_variants(classifier, pruned, prune_recipe_name(config.prune), artifacts_dir,
-                                               evaluation)
+        variants, baseline, skipped = standard_variants(classifier, pruned, prune_recipe_name(config.prune),
+                                                        artifacts_dir, evaluation)
     ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
-    return variants, baseline, ssl
+    return variants, baseline, ssl, {"skipped": skipped}
 
 
 def prune_recipe_name(prune_config):

@@ -12,12 +12,12 @@ from keras_ssl.io_utils import atomic_write_json, atomic_write_text
 PLOTS = ("size_vs_accuracy.png", "latency.png")
 
 
-def build_report(task, baseline, variants, ssl, config, timings):
+def build_report(task, baseline, variants, ssl, config, timings, export=None):
     names = [v["name"] for v in variants]
     if baseline not in names:
         raise ValueError(f"baseline {baseline!r} is not among the variants {names}")
-    return {"task": task, "baseline": baseline, "variants": variants, "ssl": ssl, "config": config,
-            "timings_s": timings}
+    return {"task": task, "baseline": baseline, "variants": variants, "ssl": ssl, "export": export or {},
+            "config": config, "timings_s": timings}
 
 
 def _ratio(base, value):

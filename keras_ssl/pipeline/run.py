@@ -23,8 +23,9 @@ def run_pipeline(config):
     with staged_dir(config.output_dir) as stage:
         artifacts = os.path.join(stage, "artifacts")
         os.makedirs(artifacts)
-        variants, baseline, ssl = TASK_RUNNERS[config.task](config, artifacts, timer)
-        report = build_report(config.task, baseline, variants, ssl, dataclasses.asdict(config), timer.timings)
+        variants, baseline, ssl, export = TASK_RUNNERS[config.task](config, artifacts, timer)
+        report = build_report(config.task, baseline, variants, ssl, dataclasses.asdict(config), timer.timings,
+                              export)
         markdown = write_report(report, stage)
     logging.info("report written to %s", os.path.join(config.output_dir, "report.md"))
     return report, markdown

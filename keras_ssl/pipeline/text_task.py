@@ -1,6 +1,5 @@
 """The text task: corpus → vocabulary → BiLSTM MLM pretraining → prune → batch-1 TFLite → measured rows."""
 import dataclasses
-import os
 
 import numpy as np
 
@@ -41,7 +40,6 @@ def run_text_task(config, artifacts_dir, timer):
         if task.max_docs:
             docs = docs[:task.max_docs]
         vocab = Vocabulary.build(docs, task.mlm.vocab_size)
-        vocab.save(os.path.join(artifacts_dir, "vocab.txt"))
         mlm_config = dataclasses.replace(task.mlm, vocab_size=len(vocab))
         train, test, (inputs, labels, weights) = masked_eval_split(
             docs, vocab, mlm_config.seq_len, task.test_fraction, task.max_eval_sequences, config.seed)
@@ -58,9 +56,10 @@ def run_text_task(config, artifacts_dir, timer):
         evaluation = Evaluation(
             inputs=inputs, score=lambda out: masked_token_accuracy(out, labels, weights),
             top1=lambda out: np.argmax(out, -1)[chosen], calibration=train[:config.num_calibration],
+            associated_files={"vocab.txt": vocab.to_text()},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline = standard_variants(mlm, pruned, prune_recipe_name(config.prune), artifacts_dir,
-                                               evaluation)
+        variants, baseline, skipped = standard_variants(mlm, pruned, prune_recipe_name(config.prune),
+                                                        artifacts_dir, evaluation)
     keras_accuracy = variants[0]["accuracy"]
     unigram, token_id = unigram_accuracy(train, labels, weights)
     ssl = {"method": "masked_lm", "data": "files" if config.text_files else "pydoc_data.topics",
@@ -68,4 +67,4 @@ def run_text_task(config, artifacts_dir, timer):
            "test_sequences": int(len(test)), "masked_positions": int(chosen.sum()),
            "masked_token_accuracy": keras_accuracy, "unigram_accuracy": unigram,
            "unigram_token": vocab.tokens[token_id], "gain_points": round(100 * (keras_accuracy - unigram), 2)}
-    return variants, baseline, ssl
+    return variants, baseline, ssl, {"skipped": skipped}

@@ -15,10 +15,10 @@ from absl import logging
 
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
-from keras_ssl.io_utils import atomic_write_bytes
+from keras_ssl.errors import UserError
 from keras_ssl.metrics import count_params, file_sizes, layer_sparsity, sparsity
-from tflite_export.convert import to_tflite
-from tflite_export.runner import TFLiteModel
+from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
+from tflite_export.validate import validate_tflite
 
 
 @dataclasses.dataclass
@@ -29,6 +29,7 @@ class Evaluation:
     score: Callable[[np.ndarray], float]
     top1: Callable[[np.ndarray], np.ndarray]
     calibration: np.ndarray
+    associated_files: dict = dataclasses.field(default_factory=dict)  # shipped next to every artifact
     latency_runs: int = 200
     latency_warmup: int = 20
 
@@ -51,38 +52,52 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
 
 
 def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, **extra):
-    """Converts ``model`` in ``mode``, saves it, runs it in LiteRT and returns its report row."""
-    start = time.perf_counter()
-    flatbuffer = to_tflite(model, mode, representative_data=evaluation.calibration)
-    convert_s = time.perf_counter() - start
+    """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
-    atomic_write_bytes(path, flatbuffer)
-    runner = TFLiteModel(model_path=path, num_threads=1)
-    outputs = runner.predict(evaluation.inputs)
-    agreement = float(np.mean(evaluation.top1(outputs) == evaluation.top1(reference)))
-    return _row(name, "tflite", path, model, evaluation.score(outputs), agreement, recipe,
-                quantization=mode, max_abs_diff_vs_keras=float(np.abs(outputs - reference).max()),
-                ops=runner.op_names(), tensor_dtypes=runner.tensor_dtypes(),
+    start = time.perf_counter()
+    manifest = export_tflite(model, path, mode, representative_data=evaluation.calibration,
+                             associated_files=evaluation.associated_files)
+    convert_s = time.perf_counter() - start
+    validation, outputs = validate_tflite(path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
+    update_manifest(path, validation=validation)
+    return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
+                quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
+                tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
+                xnnpack=manifest["xnnpack"], manifest=os.path.basename(manifest_path(path)),
                 convert_seconds=round(convert_s, 2), **extra)
 
 
+def _io_dtypes(manifest):
+    return {"inputs": [t["dtype"] for t in manifest["inputs"]], "outputs": [t["dtype"] for t in manifest["outputs"]]}
+
+
+# (row name, TFLite mode, recipe): post-training conversions of the uncompressed model, one row each.
+PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dynamic", "ptq-dynamic"),
+            ("tflite_int8", "int8", "ptq-int8"), ("tflite_int8_io", "int8_io", "ptq-int8-integer-io"),
+            ("tflite_int16x8", "int16x8", "ptq-int16x8"))
+
+
 def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, evaluation):
-    """The foundation's rows: the float Keras model, its TFLite float32 baseline, post-training quantisation,
-    and the pruned model quantised to int8.  Returns (rows, baseline_name).
+    """The float Keras model, its TFLite float32 baseline, every post-training conversion, and the pruned model
+    quantised to int8.  Returns (rows, baseline_name, skipped) where ``skipped`` lists conversions the model's ops
+    do not allow, with the reason (e.g. no 16x8 LSTM kernel).
 
     Agreement and max |difference| are against the uncompressed Keras model, so they show what conversion and
     compression together changed."""
     reference = float_model.predict(evaluation.inputs, batch_size=256, verbose=0)
-    rows = [
-        keras_variant("keras_float32", float_model, artifacts_dir, evaluation, "none"),
-        tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference),
-        tflite_variant("tflite_dynamic", float_model, "dynamic", artifacts_dir, evaluation, "ptq-dynamic", reference),
-        tflite_variant("tflite_int8", float_model, "int8", artifacts_dir, evaluation, "ptq-int8", reference),
-        tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation, prune_recipe + "+ptq-int8",
-                       reference, layer_sparsity=layer_sparsity(pruned_model)),
-    ]
+    rows = [keras_variant("keras_float32", float_model, artifacts_dir, evaluation, "none"),
+            tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference)]
+    skipped = []
+    for name, mode, recipe in PTQ_ROWS:
+        try:
+            rows.append(tflite_variant(name, float_model, mode, artifacts_dir, evaluation, recipe, reference))
+        except UserError as e:
+            logging.warning("skipping %s: %s", name, e)
+            skipped.append({"name": name, "quantization": mode, "reason": str(e)})
+    rows.append(tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation,
+                               prune_recipe + "+ptq-int8", reference, layer_sparsity=layer_sparsity(pruned_model)))
     add_latency(rows, artifacts_dir, evaluation)
-    return rows, "tflite_float32"
+    return rows, "tflite_float32", skipped
 
 
 def add_latency(rows, artifacts_dir, evaluation):
