@@ -19,7 +19,7 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
 
 
 ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
-        "tflite_int16x8", "pruned_int8"}
+        "tflite_int16x8", "pruned_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
 
 
 def _check_manifest(out_dir, row, associated):
@@ -47,9 +47,12 @@ def _check_report(out_dir, task, skipped=()):
             assert isinstance(v[field], kind), (v["name"], field)
         assert 0.0 <= v["accuracy"] <= 1.0 and v["latency_us_p50"] > 0
         assert v["latency_us"]["p50"] == v["latency_us_p50"] and v["latency_us"]["count"] == 5
-        assert os.path.isfile(os.path.join(out_dir, "artifacts", v["path"]))
-        assert v["format"] in ("keras", "tflite")
-    assert variants["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-3
+        assert os.path.exists(os.path.join(out_dir, "artifacts", v["path"]))
+        assert v["format"] in ("keras", "tflite", "onnx", "saved_model")
+    for name in ("tflite_float32", "onnx_float32", "xla_saved_model"):
+        assert variants[name]["max_abs_diff_vs_keras"] < 1e-3, name
+    assert variants["xla_saved_model"]["xla_compiled"]
+    assert set(report["export"]["tensorflow_latency_us"]) == {"eager_us", "tf_function_us", "xla_us"}
     assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
     assert "float16" in variants["tflite_float16"]["tensor_dtypes"]
     assert variants["tflite_int8_io"]["io_dtypes"]["outputs"] == ["int8"]
@@ -60,6 +63,7 @@ def _check_report(out_dir, task, skipped=()):
         variants["tflite_float32"]["gzip_bytes"]
     markdown = open(os.path.join(out_dir, "report.md")).read()
     assert "| tflite_float32 | tflite |" in markdown and "## Claims vs measured" in markdown
+    assert "## Export validation" in markdown
     for plot in ("size_vs_accuracy.png", "latency.png"):
         assert plot in markdown and os.path.getsize(os.path.join(out_dir, plot)) > 1000
     assert not [f for f in os.listdir(os.path.dirname(out_dir)) if "staging" in f]

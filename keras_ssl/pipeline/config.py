@@ -5,6 +5,7 @@ from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
+from keras_ssl.ssl.precision import PRECISIONS
 from keras_ssl.ssl.training import TrainConfig
 
 TASKS = ("image", "text")
@@ -48,6 +49,7 @@ class PipelineConfig:
     text_files: tuple = ()
     recipe: str = "default"
     seed: int = 0
+    precision: str = "float32"  # training only (see keras_ssl.ssl.precision); artifacts are exported from float32
     image: ImageTaskConfig = dataclasses.field(default_factory=ImageTaskConfig)
     text: TextTaskConfig = dataclasses.field(default_factory=TextTaskConfig)
     prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
@@ -60,6 +62,8 @@ class PipelineConfig:
             raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
         if self.recipe not in RECIPES:
             raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {RECIPES}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision {self.precision!r}: use one of {PRECISIONS}")
         if not self.output_dir:
             raise UserError("output_dir is empty: pass --output_dir=DIR")
         if self.latency_runs < 1 or self.num_calibration < 1:

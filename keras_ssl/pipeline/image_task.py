@@ -8,6 +8,7 @@ from keras_ssl.data.images import load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.finetune import label_fraction_study
+from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_autoencoder
 from keras_ssl.ssl.training import classification_dataset, compile_for_logits
 
@@ -27,15 +28,16 @@ def run_image_task(config, artifacts_dir, timer):
     task = config.image
     with timer.stage("data"):
         data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
-    with timer.stage("pretrain"):
+    with timer.stage("pretrain"), precision_policy(config.precision):
         autoencoder = build_autoencoder(task.classifier.encoder)
         pretrain_autoencoder(autoencoder, data.x_train, dataclasses.replace(task.pretrain, seed=config.seed))
         recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
         reconstruction_mse = float(np.mean((recon - data.x_test) ** 2))
-    with timer.stage("finetune"):
+    with timer.stage("finetune"), precision_policy(config.precision):
         finetune = dataclasses.replace(task.finetune, seed=config.seed)
         rows, models = label_fraction_study(data, autoencoder, task.classifier, finetune, task.label_fractions)
-        classifier = models[(1.0, "finetune")]
+    # Compression and export work on float32 layers, whatever precision training used.
+    classifier = as_float32(models[(1.0, "finetune")])
     with timer.stage("prune"):
         dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
         pruned = prune_magnitude(classifier, dataset, config.prune,
@@ -46,12 +48,12 @@ def run_image_task(config, artifacts_dir, timer):
             top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
             associated_files={"labels.txt": "".join(f"{c}\n" for c in range(task.classifier.num_classes))},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline, skipped = standard_variants(classifier, pruned, prune_recipe_name(config.prune),
-                                                        artifacts_dir, evaluation)
+        variants, baseline, export = standard_variants(classifier, pruned, prune_recipe_name(config.prune),
+                                                       artifacts_dir, evaluation)
     ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
-    return variants, baseline, ssl, {"skipped": skipped}
+    return variants, baseline, ssl, export
 
 
 def prune_recipe_name(prune_config):

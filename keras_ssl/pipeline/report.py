@@ -43,6 +43,35 @@ def render_table(report):
     return "\n".join(lines)
 
 
+def _xnnpack(row):
+    x = row.get("xnnpack")
+    if not x:
+        return "-"
+    left = ", ".join(f"{op}x{n}" for op, n in x["not_delegated_ops"].items())
+    return f"{x['delegated_nodes']}/{x['nodes']} in {x['partitions']}" + (f"; builtin: {left}" if left else "")
+
+
+def render_export(report):
+    """Per artifact: how it was checked against Keras, what runs where; then what was not exported and why."""
+    lines = ["| artifact | format | quantization | I/O dtypes | top-1 vs Keras | max abs diff | Δ acc vs Keras (pt) | "
+             "XNNPACK nodes (partitions) |", "|---|---|---|---|---:|---:|---:|---|"]
+    keras_accuracy = report["variants"][0]["accuracy"]
+    for v in report["variants"][1:]:
+        io = v.get("io_dtypes")
+        io_text = f"{'/'.join(io['inputs'])} → {'/'.join(io['outputs'])}" if io else "-"
+        lines.append(f"| {v['name']} | {v['format']} | {v.get('quantization', '-')} | {io_text} | "
+                     f"{v['agreement_with_keras']:.4f} | {v.get('max_abs_diff_vs_keras', 0):.2g} | "
+                     f"{100 * (v['accuracy'] - keras_accuracy):+.2f} | {_xnnpack(v)} |")
+    export = report.get("export", {})
+    for skipped in export.get("skipped", []):
+        lines += ["", f"- not exported: `{skipped['name']}`: {skipped['reason']}"]
+    latency = export.get("tensorflow_latency_us")
+    if latency:
+        lines += ["", f"- TensorFlow at batch 1 (p50): eager {latency['eager_us']:.0f} µs, tf.function "
+                      f"{latency['tf_function_us']:.0f} µs, XLA {latency['xla_us']:.0f} µs"]
+    return "\n".join(lines)
+
+
 def render_ssl(ssl):
     if "label_fractions" in ssl:
         lines = ["| label fraction | labels | method | test accuracy |", "|---:|---:|---|---:|"]
@@ -63,6 +92,7 @@ def render_markdown(report):
              f"Baseline: `{report['baseline']}` (float32 .tflite of the uncompressed model). Accuracy is measured by "
              "running each artifact on the test set; latency is batch 1, 1 thread.", "",
              render_table(report), "", f"![size vs accuracy]({PLOTS[0]})", f"![latency]({PLOTS[1]})", "",
+             "## Export validation", "", render_export(report), "",
              "## Claims vs measured", "", claims_markdown([report]), "",
              "## Self-supervised pretraining", "", render_ssl(report["ssl"]), ""]
     parts += ["## Stage timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in report["timings_s"].items()), ""]

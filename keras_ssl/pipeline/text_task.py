@@ -11,6 +11,7 @@ from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.pipeline.image_task import prune_recipe_name
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_mlm
 from keras_ssl.ssl.training import compile_for_logits, masked_token_accuracy
 
@@ -43,10 +44,11 @@ def run_text_task(config, artifacts_dir, timer):
         mlm_config = dataclasses.replace(task.mlm, vocab_size=len(vocab))
         train, test, (inputs, labels, weights) = masked_eval_split(
             docs, vocab, mlm_config.seq_len, task.test_fraction, task.max_eval_sequences, config.seed)
-    with timer.stage("pretrain"):
+    with timer.stage("pretrain"), precision_policy(config.precision):
         pretrain = dataclasses.replace(task.pretrain, seed=config.seed)
         mlm = build_mlm(mlm_config)
         pretrain_mlm(mlm, train, len(vocab), pretrain, val_data=(inputs, labels, weights))
+    mlm = as_float32(mlm)  # compression and export work on float32 layers, whatever precision training used
     with timer.stage("prune"):
         dataset = mlm_dataset(train, len(vocab), pretrain.batch_size, seed=config.seed)
         pruned = prune_magnitude(mlm, dataset, config.prune,
@@ -58,8 +60,8 @@ def run_text_task(config, artifacts_dir, timer):
             top1=lambda out: np.argmax(out, -1)[chosen], calibration=train[:config.num_calibration],
             associated_files={"vocab.txt": vocab.to_text()},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline, skipped = standard_variants(mlm, pruned, prune_recipe_name(config.prune),
-                                                        artifacts_dir, evaluation)
+        variants, baseline, export = standard_variants(mlm, pruned, prune_recipe_name(config.prune),
+                                                       artifacts_dir, evaluation)
     keras_accuracy = variants[0]["accuracy"]
     unigram, token_id = unigram_accuracy(train, labels, weights)
     ssl = {"method": "masked_lm", "data": "files" if config.text_files else "pydoc_data.topics",
@@ -67,4 +69,4 @@ def run_text_task(config, artifacts_dir, timer):
            "test_sequences": int(len(test)), "masked_positions": int(chosen.sum()),
            "masked_token_accuracy": keras_accuracy, "unigram_accuracy": unigram,
            "unigram_token": vocab.tokens[token_id], "gain_points": round(100 * (keras_accuracy - unigram), 2)}
-    return variants, baseline, ssl, {"skipped": skipped}
+    return variants, baseline, ssl, export

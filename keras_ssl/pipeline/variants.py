@@ -13,12 +13,16 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from keras_ssl.benchmark.graphs import SavedModelGraph
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.errors import UserError
+from keras_ssl.io_utils import atomic_write_bytes
 from keras_ssl.metrics import count_params, file_sizes, layer_sparsity, sparsity
 from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
-from tflite_export.validate import validate_tflite
+from tflite_export.onnx_export import compare_with_keras, quantize_onnx_dynamic, to_onnx
+from tflite_export.validate import compare_outputs, validate_tflite
+from tflite_export.xla import inference_latency, is_xla_compiled, save_xla_saved_model
 
 
 @dataclasses.dataclass
@@ -67,6 +71,33 @@ def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, referen
                 convert_seconds=round(convert_s, 2), **extra)
 
 
+def onnx_variant(name, model, artifacts_dir, evaluation, reference, quantize=False):
+    """tf2onnx export (optionally onnxruntime dynamic int8), scored by running it in onnxruntime at batch 1."""
+    path = os.path.join(artifacts_dir, f"{name}.onnx")
+    start = time.perf_counter()
+    onnx_bytes = to_onnx(model)
+    atomic_write_bytes(path, quantize_onnx_dynamic(onnx_bytes) if quantize else onnx_bytes)
+    convert_s = time.perf_counter() - start
+    outputs = compare_with_keras(path, model, evaluation.inputs)["outputs"]
+    check = compare_outputs(outputs, reference, evaluation.top1, evaluation.score)
+    return _row(name, "onnx", path, model, check["accuracy"], check["top1_agreement"],
+                "onnx-dynamic-int8" if quantize else "none", quantization="dynamic" if quantize else "float32",
+                max_abs_diff_vs_keras=check["max_abs_diff"], convert_seconds=round(convert_s, 2))
+
+
+def xla_variant(name, model, artifacts_dir, evaluation, reference):
+    """A SavedModel whose serving function is XLA-compiled (for TF Serving / TF runtimes), scored by running it."""
+    path = os.path.join(artifacts_dir, name)
+    start = time.perf_counter()
+    save_xla_saved_model(model, path)
+    convert_s = time.perf_counter() - start
+    outputs = SavedModelGraph(path, num_threads=1, batch_size=1).predict(evaluation.inputs)
+    check = compare_outputs(outputs, reference, evaluation.top1, evaluation.score)
+    return _row(name, "saved_model", path, model, check["accuracy"], check["top1_agreement"], "xla",
+                quantization="float32", xla_compiled=is_xla_compiled(path),
+                max_abs_diff_vs_keras=check["max_abs_diff"], convert_seconds=round(convert_s, 2))
+
+
 def _io_dtypes(manifest):
     return {"inputs": [t["dtype"] for t in manifest["inputs"]], "outputs": [t["dtype"] for t in manifest["outputs"]]}
 
@@ -79,8 +110,9 @@ PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dy
 
 def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, evaluation):
     """The float Keras model, its TFLite float32 baseline, every post-training conversion, and the pruned model
-    quantised to int8.  Returns (rows, baseline_name, skipped) where ``skipped`` lists conversions the model's ops
-    do not allow, with the reason (e.g. no 16x8 LSTM kernel).
+    quantised to int8; ONNX (float32 and dynamic int8) and an XLA SavedModel.  Returns (rows, baseline_name,
+    export) where ``export["skipped"]`` lists conversions the model's ops do not allow, with the reason (e.g. no
+    16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager, tf.function and XLA calls.
 
     Agreement and max |difference| are against the uncompressed Keras model, so they show what conversion and
     compression together changed."""
@@ -96,8 +128,13 @@ def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, ev
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
     rows.append(tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation,
                                prune_recipe + "+ptq-int8", reference, layer_sparsity=layer_sparsity(pruned_model)))
+    rows += [onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation, reference),
+             onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation, reference, quantize=True),
+             xla_variant("xla_saved_model", float_model, artifacts_dir, evaluation, reference)]
     add_latency(rows, artifacts_dir, evaluation)
-    return rows, "tflite_float32", skipped
+    tf_latency = inference_latency(float_model, evaluation.inputs[0], runs=evaluation.latency_runs,
+                                   warmup=evaluation.latency_warmup)
+    return rows, "tflite_float32", {"skipped": skipped, "tensorflow_latency_us": tf_latency}
 
 
 def add_latency(rows, artifacts_dir, evaluation):
