@@ -87,6 +87,8 @@ def to_onnx(model, opset=17):
     catcher = _FailedNodes()
     tf2onnx_logger = logging.getLogger("tf2onnx")
     tf2onnx_logger.addHandler(catcher)
+    level = tf2onnx_logger.level
+    tf2onnx_logger.setLevel(logging.WARNING)  # its INFO lines (opset, optimiser passes) drown a run's log
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=_input_signature(model), opset=opset)
     except Exception as e:
@@ -96,6 +98,7 @@ def to_onnx(model, opset=17):
                         "try another opset") from None
     finally:
         tf2onnx_logger.removeHandler(catcher)
+        tf2onnx_logger.setLevel(level)
     unknown = _unknown_ops(proto.graph)
     if unknown:
         raise UserError(f"cannot convert model {model.name!r} to ONNX (opset {opset}): tf2onnx has no conversion "

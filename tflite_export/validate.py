@@ -30,12 +30,15 @@ def validate_tflite(path, reference, inputs, top1=argmax_top1, score=None, max_d
     ``passed`` holds when accuracy is within ``max_drop_points`` of Keras (or, without a score, when top-1 agrees
     on at least 99% of inputs).  Returns (result dict, artifact outputs).
     """
-    runner = TFLiteModel(model_path=path, num_threads=1)
-    outputs = runner.predict(inputs)
-    result = compare_outputs(outputs, reference, top1, score)
-    if score is not None:
+    outputs = TFLiteModel(model_path=path, num_threads=1).predict(inputs)
+    return judge(compare_outputs(outputs, reference, top1, score), max_drop_points), outputs
+
+
+def judge(result, max_drop_points=1.0):
+    """Adds ``passed``: accuracy within ``max_drop_points`` of the source, or ≥ 99% top-1 agreement if unscored."""
+    if "accuracy" in result:
         result["passed"] = result["accuracy_drop_points"] <= max_drop_points
     else:
         result["passed"] = result["top1_agreement"] >= 0.99
     result["max_drop_points"] = max_drop_points
-    return result, outputs
+    return result

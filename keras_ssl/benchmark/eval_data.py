@@ -1,5 +1,11 @@
-"""Labelled data for the benchmark's accuracy column, rebuilt exactly as the pipeline built its test split."""
+"""Labelled data for accuracy columns and calibration, rebuilt exactly as the pipeline built its splits.
+
+Used by the benchmark (accuracy of any artifact) and the export job (calibration + validation), so a number from
+either tool is comparable with the pipeline's report.
+"""
+import dataclasses
 import os
+from typing import Callable
 
 import numpy as np
 
@@ -11,17 +17,28 @@ from keras_ssl.pipeline.config import TextTaskConfig
 from keras_ssl.ssl.training import masked_token_accuracy
 
 
-def image_eval(input_shape, data_path=None, seed=0):
-    """(test images, score_fn) at the model's input size."""
+@dataclasses.dataclass
+class TaskData:
+    inputs: np.ndarray  # test inputs
+    score: Callable[[np.ndarray], float]  # outputs on ``inputs`` → accuracy
+    top1: Callable[[np.ndarray], np.ndarray]  # outputs → the predictions that must agree across formats
+    calibration: np.ndarray  # training inputs for int8 calibration
+    associated_files: dict  # shipped next to artifacts: labels.txt or vocab.txt
+
+
+def image_eval(input_shape, data_path=None, seed=0, num_classes=10):
+    """Digits/MNIST at the model's input size: test split to score, train split to calibrate."""
     size = input_shape[0]
     if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
         raise UserError(f"--task=image needs a square image input (H, W, C); the model takes {input_shape}")
     data = load_images(data_path, image_size=size, seed=seed)
-    return data.x_test, lambda out: float(np.mean(np.argmax(out, -1) == data.y_test))
+    return TaskData(data.x_test, lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
+                    lambda out: np.argmax(out, -1), data.x_train,
+                    {"labels.txt": "".join(f"{c}\n" for c in range(num_classes))})
 
 
 def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskConfig()):
-    """(masked test sequences, score_fn) using the vocabulary shipped with the artifact."""
+    """Masked held-out sequences scored at masked positions, using the vocabulary shipped with the artifact."""
     from keras_ssl.pipeline.text_task import masked_eval_split
 
     if len(input_shape) != 1:
@@ -29,6 +46,8 @@ def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskC
     if not os.path.isfile(vocab_path):
         raise UserError(f"vocabulary not found: {vocab_path} (pass --vocab=artifacts/vocab.txt from the run)")
     vocab = Vocabulary.load(vocab_path)
-    _, _, (inputs, labels, weights) = masked_eval_split(
+    train, _, (inputs, labels, weights) = masked_eval_split(
         load_corpus(text_files), vocab, input_shape[0], config.test_fraction, config.max_eval_sequences, seed)
-    return inputs, lambda out: masked_token_accuracy(out, labels, weights)
+    chosen = weights > 0
+    return TaskData(inputs, lambda out: masked_token_accuracy(out, labels, weights),
+                    lambda out: np.argmax(out, -1)[chosen], train, {"vocab.txt": vocab.to_text()})

@@ -73,9 +73,11 @@ def _eval_data(request, input_shape):
     from keras_ssl.benchmark.eval_data import image_eval, text_eval
 
     if request.task == "image":
-        return image_eval(input_shape, request.data_path)
-    vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.graphs[0])), "vocab.txt")
-    return text_eval(input_shape, vocab, request.text_files)
+        data = image_eval(input_shape, request.data_path)
+    else:
+        vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.graphs[0])), "vocab.txt")
+        data = text_eval(input_shape, vocab, request.text_files)
+    return data.inputs, data.score
 
 
 def run_benchmark(request):
