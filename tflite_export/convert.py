@@ -159,7 +159,7 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
         return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
         text = str(e)
-        if not allow_flex and ("Select TF" in text or "SELECT_TF_OPS" in text or "Flex" in text):
+        if not allow_flex and any(k in text.lower() for k in ("flex op", "select tf", "select_tf_ops")):
             raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
                             f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
                             "allow_flex/--allow_flex and ship the Flex delegate") from None
