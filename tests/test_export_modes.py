@@ -102,3 +102,18 @@ def test_xnnpack_coverage_finds_the_ops_left_on_builtin_kernels(digits8):
     assert xnnpack_coverage(content=_softmax_probe(digits8, softmax=False))["fully_delegated"]
     coverage = xnnpack_coverage(content=_softmax_probe(digits8, softmax=True))
     assert coverage["not_delegated_ops"] == {"SOFTMAX": 1} and coverage["partitions"] == 2
+
+
+def test_unrolled_lstm_runs_in_xnnpack_and_matches_keras(tiny_mlm_config, token_sequences):
+    mlm = build_mlm(tiny_mlm_config)
+    expected = mlm.predict(token_sequences[:8], verbose=0)
+    unrolled = TFLiteModel(model_content=to_tflite(mlm, "float32", unroll_rnn=True))
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in unrolled.op_names()
+    np.testing.assert_allclose(unrolled.predict(token_sequences[:8]), expected, atol=1e-5)
+    int8 = to_tflite(mlm, "int8", representative_data=token_sequences, unroll_rnn=True)
+    coverage = xnnpack_coverage(content=int8)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in coverage["not_delegated_ops"]
+    assert coverage["delegated_nodes"] > coverage["nodes"] // 2  # the LSTM's FC/ADD/MUL/TANH ops are delegated
+    # Unrolled, the LSTM has no fused op, so int16x8 becomes possible too.
+    assert "int16" in TFLiteModel(model_content=to_tflite(mlm, "int16x8", representative_data=token_sequences,
+                                                          unroll_rnn=True)).tensor_dtypes()

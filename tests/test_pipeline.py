@@ -31,11 +31,11 @@ def _check_manifest(out_dir, row, associated):
     return manifest
 
 
-def _check_report(out_dir, task, skipped=()):
+def _check_report(out_dir, task, skipped=(), extra=()):
     report = json.load(open(os.path.join(out_dir, "report.json")))
     assert report["task"] == task and report["baseline"] == "tflite_float32"
     variants = {v["name"]: v for v in report["variants"]}
-    assert set(variants) == ROWS - set(skipped)
+    assert set(variants) == ROWS - set(skipped) | set(extra)
     assert [s["name"] for s in report["export"]["skipped"]] == list(skipped)
     associated = "labels.txt" if task == "image" else "vocab.txt"
     assert os.path.isfile(os.path.join(out_dir, "artifacts", associated))
@@ -98,15 +98,18 @@ def test_text_pipeline_end_to_end(tmp_path):
                             pretrain=TrainConfig(epochs=1, verbose=0), max_docs=15, max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
-    _check_report(out, "text", skipped=["tflite_int16x8"])
+    _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
     assert "16x8" in report["export"]["skipped"][0]["reason"]
     ssl = report["ssl"]
     assert 0.0 < ssl["unigram_accuracy"] < 1.0 and ssl["masked_positions"] > 0
     assert ssl["masked_token_accuracy"] == report["variants"][0]["accuracy"]
     vocab = open(os.path.join(out, "artifacts", "vocab.txt")).read().split("\n")
     assert vocab[:3] == ["[PAD]", "[UNK]", "[MASK]"] and len(vocab) - 1 == ssl["vocab_size"]
-    lstm_row = next(v for v in report["variants"] if v["name"] == "tflite_float32")
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in lstm_row["ops"]
+    rows = {v["name"]: v for v in report["variants"]}
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in rows["tflite_float32"]["ops"]
+    unrolled = rows["tflite_int8_unrolled"]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in unrolled["ops"] and "FULLY_CONNECTED" in unrolled["ops"]
+    assert unrolled["xnnpack"]["delegated_nodes"] > rows["tflite_int8"]["xnnpack"]["delegated_nodes"]
 
 
 def _run_cli(*args, timeout=240):

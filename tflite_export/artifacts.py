@@ -57,7 +57,7 @@ def write_associated_files(folder, files, overwrite=True):
 
 
 def export_tflite(source, path, mode, representative_data=None, num_calibration=100, allow_flex=False,
-                  associated_files=None, overwrite=False, extra=None):
+                  associated_files=None, overwrite=False, extra=None, unroll_rnn=False):
     """Converts ``source`` in ``mode``, writes ``path`` + manifest (+ associated files); returns the manifest.
 
     ``extra`` (e.g. validation results) is merged into the manifest.  The manifest is written last, so a
@@ -65,11 +65,11 @@ def export_tflite(source, path, mode, representative_data=None, num_calibration=
     """
     check_writable([path, manifest_path(path)], overwrite)
     flatbuffer = to_tflite(source, mode, representative_data=representative_data, num_calibration=num_calibration,
-                           allow_flex=allow_flex)
+                           allow_flex=allow_flex, unroll_rnn=unroll_rnn)
     atomic_write_bytes(path, flatbuffer)
     associated = write_associated_files(os.path.dirname(os.path.abspath(path)), associated_files or {})
     size, gz = file_sizes(path)
-    manifest = {"file": os.path.basename(path), "format": "tflite", "quantization": mode,
+    manifest = {"file": os.path.basename(path), "format": "tflite", "quantization": mode, "unrolled_rnn": unroll_rnn,
                 "size_bytes": size, "gzip_bytes": gz, "sha256": sha256(flatbuffer),
                 "source": source if isinstance(source, str) else getattr(source, "name", "model"),
                 "converter": f"tensorflow {tf.__version__}", "associated_files": associated}

@@ -12,6 +12,11 @@
 Models with recurrent layers are converted through a fixed batch-1 signature: a dynamic batch needs Flex
 (SELECT_TF_OPS) tensor-list ops that LiteRT cannot run, while batch 1 yields the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
 Flex ops are refused unless ``allow_flex=True``: an artifact that needs them does not load in a stock runtime.
+
+``unroll_rnn=True`` unrolls recurrent layers over their fixed sequence length before conversion.  TFLite's fused
+integer LSTM kernel is not taken by XNNPACK and measured 7.5x slower than the float one (BiLSTM MLM: 1,083 vs
+144 µs); unrolled, the LSTM becomes FULLY_CONNECTED/ADD/MUL/LOGISTIC/TANH ops that XNNPACK runs in int8, and the
+int8 MLM ran at 84 µs against 214 µs for float32, for a 13% larger gzip than the fused int8 file.
 """
 import dataclasses
 import os
@@ -31,6 +36,7 @@ class ConvertConfig:
     mode: str = "float32"
     num_calibration: int = 100  # representative inputs fed one at a time to calibrate activation ranges
     allow_flex: bool = False  # permit SELECT_TF_OPS (needs the Flex delegate on device; not runnable in LiteRT here)
+    unroll_rnn: bool = False  # unroll LSTM/GRU so XNNPACK can run them (see module docstring)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -55,6 +61,29 @@ def recurrent_layer_names(model):
 
 def has_recurrent_layers(model):
     return bool(recurrent_layer_names(model))
+
+
+def _unrolled_config(node):
+    if isinstance(node, list):
+        return [_unrolled_config(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _unrolled_config(value) for key, value in node.items()}
+    if node.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(node.get("config"), dict):
+        out["config"]["unroll"] = True
+    return out
+
+
+def unroll_recurrent(model):
+    """The same model (weights shared by value) with every LSTM/GRU/SimpleRNN unrolled over its fixed length."""
+    if not has_recurrent_layers(model):
+        return model
+    if any(t.shape[1] is None for t in model.inputs):
+        raise UserError(f"cannot unroll the RNNs of model {model.name!r}: its sequence length is not fixed; build "
+                        "it with a fixed input length")
+    unrolled = model.__class__.from_config(_unrolled_config(model.get_config()))
+    unrolled.set_weights(model.get_weights())
+    return unrolled
 
 
 def is_qat_model(model):
@@ -96,14 +125,14 @@ def _source_converter(source):
     return _keras_converter(source, batch), [t.dtype for t in source.inputs], f"model {source.name!r}"
 
 
-def _check_mode_for_source(source, mode):
+def _check_mode_for_source(source, mode, unrolled=False):
     if isinstance(source, tf_keras.Model) and is_qat_model(source) and mode not in ("int8", "int8_io", "uint8_io"):
         raise UserError(f"model {source.name!r} is quantization-aware (fake-quant layers): convert it as int8, "
                         "int8_io or uint8_io; for float16/dynamic convert the model from before quantize_model")
-    if mode == "int16x8" and isinstance(source, tf_keras.Model) and has_recurrent_layers(source):
+    if mode == "int16x8" and not unrolled and isinstance(source, tf_keras.Model) and has_recurrent_layers(source):
         rnn = recurrent_layer_names(source)[0]
         raise UserError(f"int16x8 is not supported for LSTM (layer {rnn!r} of model {source.name!r}): TFLite has "
-                        "no 16x8 LSTM kernel; use int8 or dynamic")
+                        "no 16x8 LSTM kernel; use int8 or dynamic, or unroll the RNN (unroll_rnn/--unroll_rnn)")
 
 
 def _representative(samples, dtypes):
@@ -144,14 +173,17 @@ def _first_error(message):
     return (lines[0] if lines else "conversion failed")[:300]
 
 
-def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False):
+def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False,
+              unroll_rnn=False):
     """Returns the .tflite flatbuffer bytes of ``source`` (a tf_keras model, QAT model or SavedModel folder).
 
     ``representative_data`` is an array of real inputs, needed by the calibrated modes except for QAT models,
     whose ranges were learned in training.
     """
-    config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex)
-    _check_mode_for_source(source, mode)
+    config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex, unroll_rnn=unroll_rnn)
+    if unroll_rnn and isinstance(source, tf_keras.Model):
+        source = unroll_recurrent(source)
+    _check_mode_for_source(source, mode, unrolled=unroll_rnn)
     converter, dtypes, what = _source_converter(source)
     qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
     _configure(converter, config, dtypes, representative_data, qat)

@@ -36,6 +36,7 @@ class ExportRequest:
     onnx: bool = False
     xla: bool = False
     allow_flex: bool = False
+    unroll_rnn: bool = False
     overwrite: bool = False
     max_drop_points: float = 1.0
 
@@ -185,7 +186,7 @@ def run_export(request):
             try:
                 export_tflite(source.convertible, path, mode, representative_data=data.calibration,
                               num_calibration=request.num_calibration, allow_flex=request.allow_flex,
-                              associated_files=data.associated_files)
+                              associated_files=data.associated_files, unroll_rnn=request.unroll_rnn)
             except UserError as e:
                 logging.warning("not exported: %s: %s", mode, e)
                 skipped.append({"quantization": mode, "reason": str(e)})

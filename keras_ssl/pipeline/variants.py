@@ -20,6 +20,7 @@ from keras_ssl.errors import UserError
 from keras_ssl.io_utils import atomic_write_bytes
 from keras_ssl.metrics import count_params, file_sizes, layer_sparsity, sparsity
 from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
+from tflite_export.convert import has_recurrent_layers
 from tflite_export.onnx_export import compare_with_keras, quantize_onnx_dynamic, to_onnx
 from tflite_export.validate import compare_outputs, validate_tflite
 from tflite_export.xla import inference_latency, is_xla_compiled, save_xla_saved_model
@@ -55,12 +56,12 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
-def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, **extra):
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, **extra):
     """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
     start = time.perf_counter()
     manifest = export_tflite(model, path, mode, representative_data=evaluation.calibration,
-                             associated_files=evaluation.associated_files)
+                             associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn)
     convert_s = time.perf_counter() - start
     validation, outputs = validate_tflite(path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
     update_manifest(path, validation=validation)
@@ -126,6 +127,10 @@ def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, ev
         except UserError as e:
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
+    if has_recurrent_layers(float_model):
+        # The fused int8 LSTM kernel is the slow part of the int8 MLM; unrolled, XNNPACK runs it (convert.py).
+        rows.append(tflite_variant("tflite_int8_unrolled", float_model, "int8", artifacts_dir, evaluation,
+                                   "ptq-int8-unrolled-rnn", reference, unroll_rnn=True))
     rows.append(tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation,
                                prune_recipe + "+ptq-int8", reference, layer_sparsity=layer_sparsity(pruned_model)))
     rows += [onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation, reference),
