@@ -16,8 +16,8 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m experiments.pipeline --task=image --output_dir=$(DEMO_DIR)/image
-	$(PY) -m experiments.pipeline --task=text --output_dir=$(DEMO_DIR)/text
+	$(PY) -m experiments.pipeline --task=image --output_dir=$(DEMO_DIR)/image --overwrite
+	$(PY) -m experiments.pipeline --task=text --output_dir=$(DEMO_DIR)/text --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest

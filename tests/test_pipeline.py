@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.pipeline.config import ImageTaskConfig, PipelineConfig, TextTaskConfig
 from keras_ssl.pipeline.run import run_pipeline
@@ -19,7 +20,7 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
 
 
 ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
-        "tflite_int16x8", "pruned_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
+        "tflite_int16x8", "pruned_int8", "qat_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
 
 
 def _check_manifest(out_dir, row, associated):
@@ -76,7 +77,7 @@ def test_image_pipeline_end_to_end(tmp_path):
     config = PipelineConfig(
         task="image", output_dir=out,
         image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.1,)),
-        prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
     _check_report(out, "image")
     rows = {v["name"]: v for v in report["variants"]}
@@ -96,7 +97,7 @@ def test_text_pipeline_end_to_end(tmp_path):
         task="text", output_dir=out,
         text=TextTaskConfig(mlm=MLMConfig(vocab_size=200, seq_len=8, embedding_dim=8, lstm_units=8),
                             pretrain=TrainConfig(epochs=1, verbose=0), max_docs=15, max_eval_sequences=40),
-        prune=PruneConfig(target_sparsity=0.5, epochs=1), latency_runs=5, latency_warmup=1)
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
     assert "16x8" in report["export"]["skipped"][0]["reason"]
@@ -166,6 +167,16 @@ def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case):
     assert lines and fragment in lines[-1] and lines[-1].startswith("error: ")
     assert "Traceback" not in result.stderr
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if "staging" in p]
+
+
+def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):
+    out = tmp_path / "run"
+    (out / "artifacts").mkdir(parents=True)
+    (out / "report.json").write_text("{}")
+    result = _run_cli("--quick", f"--output_dir={out}", timeout=60)
+    lines = _error_lines(result.stderr)
+    assert result.returncode != 0 and "--overwrite" in lines[-1] and lines[-1].startswith("error: ")
+    assert (out / "report.json").read_text() == "{}"
 
 
 def test_overrides_from_flags_reach_the_config():

@@ -149,9 +149,11 @@ def _configure(converter, config, dtypes, representative_data, qat):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if mode in CALIBRATED_MODES and not qat:
-        if representative_data is None or len(representative_data) == 0:
-            raise UserError(f"{mode} conversion needs representative data (a few hundred real inputs)")
+    has_data = representative_data is not None and len(representative_data) > 0
+    if mode in CALIBRATED_MODES and not has_data and not qat:
+        raise UserError(f"{mode} conversion needs representative data (a few hundred real inputs)")
+    if mode in CALIBRATED_MODES and has_data:
+        # For a QAT model the trained fake-quant ranges win; calibration covers the layers QAT did not annotate.
         converter.representative_dataset = _representative(np.asarray(representative_data)[:config.num_calibration],
                                                            dtypes)
     if mode in INTEGER_IO:

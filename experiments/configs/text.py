@@ -1,5 +1,6 @@
 """Text task configs: the demo default and a quick variant for smoke runs."""
 from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.pipeline.config import PipelineConfig, TextTaskConfig
 from keras_ssl.ssl.training import TrainConfig
@@ -12,7 +13,7 @@ def get_config(quick=False):
             text=TextTaskConfig(mlm=MLMConfig(vocab_size=500, seq_len=16, embedding_dim=16, lstm_units=16),
                                 pretrain=TrainConfig(epochs=2, learning_rate=1e-2), max_docs=60,
                                 max_eval_sequences=100),
-            prune=PruneConfig(epochs=1), latency_runs=50, latency_warmup=5)
+            prune=PruneConfig(epochs=1), qat=QATConfig(epochs=1), latency_runs=50, latency_warmup=5)
     return PipelineConfig(
         task="text", output_dir="runs/text",
         # A high learning rate gets the BiLSTM off the unigram plateau (~8%) within the demo's time budget:

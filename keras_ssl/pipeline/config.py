@@ -2,6 +2,7 @@
 import dataclasses
 
 from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
@@ -53,7 +54,9 @@ class PipelineConfig:
     image: ImageTaskConfig = dataclasses.field(default_factory=ImageTaskConfig)
     text: TextTaskConfig = dataclasses.field(default_factory=TextTaskConfig)
     prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
+    qat: QATConfig = dataclasses.field(default_factory=QATConfig)
     num_calibration: int = 100
+    overwrite: bool = False  # replace an existing report and artifacts in output_dir
     latency_runs: int = 200
     latency_warmup: int = 20
 

@@ -4,6 +4,7 @@ import dataclasses
 import numpy as np
 
 from keras_ssl.compress.prune import prune_magnitude
+from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.data.images import load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
@@ -42,14 +43,17 @@ def run_image_task(config, artifacts_dir, timer):
         dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
         pruned = prune_magnitude(classifier, dataset, config.prune,
                                  lambda m: compile_for_logits(m, config.prune.learning_rate))
+    with timer.stage("qat"):
+        qat = quantize_aware(classifier, dataset, config.qat, lambda m: compile_for_logits(m, config.qat.learning_rate))
     with timer.stage("export"):
         evaluation = Evaluation(
             inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
             top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
             associated_files={"labels.txt": "".join(f"{c}\n" for c in range(task.classifier.num_classes))},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline, export = standard_variants(classifier, pruned, prune_recipe_name(config.prune),
-                                                       artifacts_dir, evaluation)
+        compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
+                      ("qat_int8", qat, "qat-int8")]
+        variants, baseline, export = standard_variants(classifier, compressed, artifacts_dir, evaluation)
     ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}

@@ -8,6 +8,7 @@ import os
 
 from absl import logging
 
+from keras_ssl.errors import UserError
 from keras_ssl.io_utils import staged_dir
 from keras_ssl.pipeline.image_task import run_image_task
 from keras_ssl.pipeline.report import build_report, write_report
@@ -17,8 +18,17 @@ from keras_ssl.pipeline.text_task import run_text_task
 TASK_RUNNERS = {"image": run_image_task, "text": run_text_task}
 
 
+def check_output_dir(config):
+    """A finished run's report and artifacts are what users ship: replacing them must be asked for."""
+    existing = [name for name in ("report.json", "artifacts") if os.path.exists(os.path.join(config.output_dir, name))]
+    if existing and not config.overwrite:
+        raise UserError(f"{os.path.join(config.output_dir, existing[0])} already exists: pass --overwrite to "
+                        "replace the previous run, or choose another --output_dir")
+
+
 def run_pipeline(config):
     """Runs ``config.task`` and returns (report dict, markdown)."""
+    check_output_dir(config)
     timer = StageTimer()
     with staged_dir(config.output_dir) as stage:
         artifacts = os.path.join(stage, "artifacts")

@@ -4,6 +4,7 @@ import dataclasses
 import numpy as np
 
 from keras_ssl.compress.prune import prune_magnitude
+from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.data.masking import fixed_masked_set, mlm_dataset, unigram_accuracy
 from keras_ssl.data.text import load_corpus
 from keras_ssl.data.tokenizer import Vocabulary, to_sequences
@@ -53,6 +54,9 @@ def run_text_task(config, artifacts_dir, timer):
         dataset = mlm_dataset(train, len(vocab), pretrain.batch_size, seed=config.seed)
         pruned = prune_magnitude(mlm, dataset, config.prune,
                                  lambda m: compile_for_logits(m, config.prune.learning_rate, sparse_weighted=True))
+    with timer.stage("qat"):
+        qat = quantize_aware(mlm, dataset, config.qat,
+                             lambda m: compile_for_logits(m, config.qat.learning_rate, sparse_weighted=True))
     with timer.stage("export"):
         chosen = weights > 0
         evaluation = Evaluation(
@@ -60,8 +64,9 @@ def run_text_task(config, artifacts_dir, timer):
             top1=lambda out: np.argmax(out, -1)[chosen], calibration=train[:config.num_calibration],
             associated_files={"vocab.txt": vocab.to_text()},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        variants, baseline, export = standard_variants(mlm, pruned, prune_recipe_name(config.prune),
-                                                       artifacts_dir, evaluation)
+        compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
+                      ("qat_int8", qat, "qat-dense-int8")]
+        variants, baseline, export = standard_variants(mlm, compressed, artifacts_dir, evaluation)
     keras_accuracy = variants[0]["accuracy"]
     unigram, token_id = unigram_accuracy(train, labels, weights)
     ssl = {"method": "masked_lm", "data": "files" if config.text_files else "pydoc_data.topics",

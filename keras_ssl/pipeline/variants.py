@@ -109,11 +109,12 @@ PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dy
             ("tflite_int16x8", "int16x8", "ptq-int16x8"))
 
 
-def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, evaluation):
-    """The float Keras model, its TFLite float32 baseline, every post-training conversion, and the pruned model
-    quantised to int8; ONNX (float32 and dynamic int8) and an XLA SavedModel.  Returns (rows, baseline_name,
-    export) where ``export["skipped"]`` lists conversions the model's ops do not allow, with the reason (e.g. no
-    16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager, tf.function and XLA calls.
+def standard_variants(float_model, compressed, artifacts_dir, evaluation):
+    """The float Keras model, its TFLite float32 baseline, every post-training conversion, each ``compressed``
+    (row name, model, recipe) exported as int8; ONNX (float32 and dynamic int8) and an XLA SavedModel.
+    Returns (rows, baseline_name, export) where ``export["skipped"]`` lists conversions the model's ops do not
+    allow, with the reason (e.g. no 16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager,
+    tf.function and XLA calls.
 
     Agreement and max |difference| are against the uncompressed Keras model, so they show what conversion and
     compression together changed."""
@@ -131,8 +132,9 @@ def standard_variants(float_model, pruned_model, prune_recipe, artifacts_dir, ev
         # The fused int8 LSTM kernel is the slow part of the int8 MLM; unrolled, XNNPACK runs it (convert.py).
         rows.append(tflite_variant("tflite_int8_unrolled", float_model, "int8", artifacts_dir, evaluation,
                                    "ptq-int8-unrolled-rnn", reference, unroll_rnn=True))
-    rows.append(tflite_variant("pruned_int8", pruned_model, "int8", artifacts_dir, evaluation,
-                               prune_recipe + "+ptq-int8", reference, layer_sparsity=layer_sparsity(pruned_model)))
+    for name, model, recipe in compressed:
+        rows.append(tflite_variant(name, model, "int8", artifacts_dir, evaluation, recipe, reference,
+                                   layer_sparsity=layer_sparsity(model)))
     rows += [onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation, reference),
              onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation, reference, quantize=True),
              xla_variant("xla_saved_model", float_model, artifacts_dir, evaluation, reference)]

@@ -1,0 +1,66 @@
+"""Quantization-aware training (tfmot): fake-quant ops learn int8 ranges while the model fine-tunes.
+
+``quantize_model`` wraps every layer and refuses models with layers it has no QAT config for (LSTM, Bidirectional)
+and breaks on integer inputs (token ids).  For those models only the layer types listed in ``QATConfig.layers``
+are annotated (Dense, Conv2D): they train with fake-quant; the rest (Embedding, LSTM) is quantised after training
+by the converter from calibration data.  Convert the result with ``tflite_export.convert.to_tflite(model,
+"int8")``; without ``optimizations=DEFAULT`` a QAT model converts to a ~10x slower float graph.
+"""
+import dataclasses
+
+import tensorflow_model_optimization as tfmot
+from absl import logging
+
+from keras_ssl.errors import UserError
+from keras_ssl.keras import tf_keras
+from tflite_export.convert import has_recurrent_layers
+
+ANNOTATABLE = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
+
+
+@dataclasses.dataclass
+class QATConfig:
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    layers: tuple = ("Dense", "Conv2D")  # annotated when the whole model cannot be (recurrent / integer inputs)
+
+    def __post_init__(self):
+        if self.epochs < 1 or not self.learning_rate > 0:
+            raise UserError(f"QAT needs epochs >= 1 and a positive learning rate, got {self.epochs}, "
+                            f"{self.learning_rate}")
+        unknown = set(self.layers) - set(ANNOTATABLE)
+        if unknown:
+            raise UserError(f"QAT cannot annotate {sorted(unknown)}: supported layer types are {sorted(ANNOTATABLE)}")
+
+
+def whole_model_quantizable(model):
+    return not has_recurrent_layers(model) and all(t.dtype.is_floating for t in model.inputs)
+
+
+def annotate(model, config):
+    """Fake-quant wrappers on the whole model, or only on ``config.layers`` where the whole model cannot take them."""
+    if whole_model_quantizable(model):
+        return tfmot.quantization.keras.quantize_model(model)
+    kinds = tuple(ANNOTATABLE[name] for name in config.layers)
+
+    def mark(layer):
+        return tfmot.quantization.keras.quantize_annotate_layer(layer) if isinstance(layer, kinds) else layer
+
+    marked = tf_keras.models.clone_model(model, clone_function=mark)
+    marked.set_weights(model.get_weights())
+    names = [layer.name for layer in model.layers if isinstance(layer, kinds)]
+    if not names:
+        raise UserError(f"model {model.name!r} has no {'/'.join(config.layers)} layer to train with fake-quant")
+    logging.info("QAT: annotating %s only; other layers are quantised after training", names)
+    return tfmot.quantization.keras.quantize_apply(marked)
+
+
+def quantize_aware(model, dataset, config, compile_fn):
+    """Fine-tunes ``model`` with fake-quant ops on ``dataset``; returns the QAT model (convert it as int8)."""
+    try:
+        qat = annotate(model, config)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"QAT cannot wrap model {model.name!r}: {str(e).splitlines()[0]}") from None
+    compile_fn(qat)
+    qat.fit(dataset, epochs=config.epochs, verbose=2)
+    return qat
