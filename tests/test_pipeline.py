@@ -58,6 +58,8 @@ def _check_report(out_dir, task, skipped=(), extra=()):
     assert "float16" in variants["tflite_float16"]["tensor_dtypes"]
     assert variants["tflite_int8_io"]["io_dtypes"]["outputs"] == ["int8"]
     assert variants["pruned_int8"]["sparsity"] >= 0.49
+    for name in ("pruned_int8", "qat_int8"):  # export fidelity, apart from what compression cost
+        assert abs(variants[name]["accuracy"] - variants[name]["source_accuracy"]) <= 0.05, name
     per_weight = variants["pruned_int8"]["layer_sparsity"]
     assert per_weight and all(value >= 0.49 for value in per_weight.values())
     assert variants["pruned_int8"]["gzip_bytes"] < variants["tflite_int8"]["gzip_bytes"] < \
