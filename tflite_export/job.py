@@ -49,6 +49,8 @@ class ExportRequest:
             raise UserError(f"unknown --task={self.task}: use image or text")
         if self.num_calibration < 1 or self.num_validation < 0:
             raise UserError("--num_calibration must be ≥ 1 and --num_validation ≥ 0")
+        if self.num_validation and self.task:
+            raise UserError("--num_validation cannot be combined with --task: accuracy is scored on the whole split")
         if not os.path.exists(self.model):
             raise UserError(f"model not found: {self.model} (pass a .keras/.h5 file or a SavedModel folder)")
 
@@ -176,8 +178,6 @@ def run_export(request):
         raise UserError("--onnx/--xla need a Keras model (.keras/.h5); a SavedModel can only go to TFLite here")
     data = _task_data(request, source)
     inputs = data.inputs[:request.num_validation] if request.num_validation else data.inputs
-    if request.num_validation and data.score is not None:
-        raise UserError("--num_validation cannot be combined with --task: accuracy is scored on the whole split")
     reference = source.outputs(inputs)
     rows, skipped = [], []
     with staged_dir(request.output_dir) as stage:
