@@ -9,10 +9,12 @@ import dataclasses
 import numpy as np
 import tensorflow_model_optimization as tfmot
 from absl import logging
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry, pruning_wrapper
 
+from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
 from keras_ssl.errors import UserError
+from keras_ssl.keras import tf_keras
 
 SCHEDULES = ("polynomial", "constant")
 
@@ -60,8 +62,8 @@ def prune_magnitude(model, dataset, config, compile_fn):
     if steps_per_epoch < 1:
         raise UserError("pruning needs a finite, non-empty training dataset")
     schedule = make_schedule(config, steps_per_epoch * config.epochs)
-    prunable = with_prunable_recurrent_layers(model)
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(prunable, pruning_schedule=schedule)
+    prunable = with_prunable_recurrent_layers(flatten_nested(model))
+    wrapped = wrap_prunable_layers(prunable, schedule)
     compile_fn(wrapped)
     wrapped.fit(dataset, epochs=config.epochs, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], verbose=2)
     per_weight = check_sparsity(wrapped, config.target_sparsity)
@@ -73,6 +75,27 @@ def prune_magnitude(model, dataset, config, compile_fn):
     logging.info("pruned %d weights to sparsity >= %.3f (min %.3f)", len(per_weight), config.target_sparsity,
                  min(per_weight.values()))
     return stripped
+
+
+def can_prune(layer):
+    return prune_registry.PruneRegistry.supports(layer) or isinstance(layer, tfmot.sparsity.keras.PrunableLayer)
+
+
+def wrap_prunable_layers(model, schedule):
+    """Wraps every layer tfmot can prune; layers it cannot (e.g. TFOpLambda, Normalization in keras.applications
+    models) stay as they are, each named in a log line, instead of failing the whole model."""
+    skipped = [layer for layer in model.layers
+               if not can_prune(layer) and not isinstance(layer, tf_keras.layers.InputLayer)]
+    if skipped:
+        logging.warning("not pruned (tfmot cannot wrap them; they stay dense): %s", describe_layers(skipped))
+
+    def wrap(layer):
+        if can_prune(layer) and not isinstance(layer, tf_keras.layers.InputLayer):
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    # Returning the layer objects themselves (wrapped or not) keeps their weights: ``model`` is already a copy.
+    return tf_keras.models.clone_model(model, clone_function=wrap)
 
 
 def pruned_weights(wrapped_model):

@@ -9,8 +9,10 @@ by the converter from calibration data.  Convert the result with ``tflite_export
 import dataclasses
 
 import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
 from absl import logging
 
+from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
 from tflite_export.convert import has_recurrent_layers
@@ -33,14 +35,28 @@ class QATConfig:
             raise UserError(f"QAT cannot annotate {sorted(unknown)}: supported layer types are {sorted(ANNOTATABLE)}")
 
 
+def unsupported_layers(model):
+    """Layers tfmot's default 8-bit scheme has no QAT config for (BatchNormalization is folded, so it counts as
+    supported)."""
+    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    folded = (tf_keras.layers.InputLayer, tf_keras.layers.BatchNormalization)
+    return [layer for layer in model.layers if not isinstance(layer, folded) and not registry.supports(layer)]
+
+
 def whole_model_quantizable(model):
-    return not has_recurrent_layers(model) and all(t.dtype.is_floating for t in model.inputs)
+    return (not has_recurrent_layers(model) and all(t.dtype.is_floating for t in model.inputs)
+            and not unsupported_layers(model))
 
 
 def annotate(model, config):
     """Fake-quant wrappers on the whole model, or only on ``config.layers`` where the whole model cannot take them."""
+    model = flatten_nested(model)
     if whole_model_quantizable(model):
         return tfmot.quantization.keras.quantize_model(model)
+    unsupported = unsupported_layers(model)
+    if unsupported:
+        logging.warning("QAT has no config for %s: training fake-quant on %s layers only; the converter quantises "
+                        "the rest from calibration data", describe_layers(unsupported), "/".join(config.layers))
     kinds = tuple(ANNOTATABLE[name] for name in config.layers)
 
     def mark(layer):
@@ -59,8 +75,12 @@ def quantize_aware(model, dataset, config, compile_fn):
     """Fine-tunes ``model`` with fake-quant ops on ``dataset``; returns the QAT model (convert it as int8)."""
     try:
         qat = annotate(model, config)
-    except (ValueError, RuntimeError) as e:
-        raise UserError(f"QAT cannot wrap model {model.name!r}: {str(e).splitlines()[0]}") from None
+    except (ValueError, RuntimeError, AttributeError, TypeError) as e:
+        unsupported = unsupported_layers(flatten_nested(model))
+        raise UserError(f"QAT cannot wrap model {model.name!r} ({str(e).strip().splitlines()[0][:120]}); layers "
+                        f"without QAT support: {describe_layers(unsupported) or 'none found'}. Use post-training int8 "
+                        "instead (tflite_export.convert.to_tflite(model, 'int8', calibration data)), or give "
+                        "those layers a tfmot QuantizeConfig") from None
     compile_fn(qat)
     qat.fit(dataset, epochs=config.epochs, verbose=2)
     return qat
