@@ -34,6 +34,8 @@ flags.DEFINE_integer("seq_len", None, "Tokens per MLM sequence.", lower_bound=2)
 flags.DEFINE_integer("latency_runs", None, "Timed batch-1 invocations per artifact.", lower_bound=1)
 flags.DEFINE_integer("num_calibration", None, "Representative inputs used to calibrate int8 artifacts.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an existing report and artifacts in --output_dir.")
+flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per stage (losses, metrics, pruning sparsity) under "
+                  "--output_dir/tensorboard/; view with `tensorboard --logdir DIR/tensorboard`.")
 flags.mark_flag_as_required("output_dir")
 
 
@@ -68,7 +70,8 @@ def config_from_flags():
     return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
                      text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
                      seed=FLAGS.seed, precision=FLAGS.precision, latency_runs=FLAGS.latency_runs, image=image,
-                     text=text, prune=prune, num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite)
+                     text=text, prune=prune, num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
+                     tensorboard=FLAGS.tensorboard)
 
 
 def main(argv):

@@ -29,6 +29,7 @@ class PruneConfig:
     # Fraction of the training steps over which sparsity ramps up; the rest fine-tunes at the target.
     ramp_fraction: float = 0.7
     max_updates: int = 20
+    log_dir: str = ""  # TensorBoard: losses, and tfmot's per-layer sparsity and threshold at each epoch
 
     def __post_init__(self):
         if not 0.0 <= self.initial_sparsity <= self.target_sparsity < 1.0:
@@ -65,7 +66,10 @@ def prune_magnitude(model, dataset, config, compile_fn):
     prunable = with_prunable_recurrent_layers(flatten_nested(model))
     wrapped = wrap_prunable_layers(prunable, schedule)
     compile_fn(wrapped)
-    wrapped.fit(dataset, epochs=config.epochs, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], verbose=2)
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    if config.log_dir:
+        callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=config.log_dir))
+    wrapped.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=2)
     per_weight = check_sparsity(wrapped, config.target_sparsity)
     stripped = with_plain_recurrent_layers(tfmot.sparsity.keras.strip_pruning(wrapped))
     zeros_kept = sum(np.count_nonzero(w.numpy() == 0) for w in stripped.weights)

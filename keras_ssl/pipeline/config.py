@@ -57,6 +57,7 @@ class PipelineConfig:
     qat: QATConfig = dataclasses.field(default_factory=QATConfig)
     num_calibration: int = 100
     overwrite: bool = False  # replace an existing report and artifacts in output_dir
+    tensorboard: bool = True  # write TensorBoard logs per stage under output_dir/tensorboard/
     latency_runs: int = 200
     latency_warmup: int = 20
 

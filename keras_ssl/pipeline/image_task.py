@@ -7,6 +7,7 @@ from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.data.images import load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
+from keras_ssl.pipeline.stages import with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.finetune import label_fraction_study
 from keras_ssl.ssl.precision import as_float32, precision_policy
@@ -31,20 +32,22 @@ def run_image_task(config, artifacts_dir, timer):
         data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
     with timer.stage("pretrain"), precision_policy(config.precision):
         autoencoder = build_autoencoder(task.classifier.encoder)
-        pretrain_autoencoder(autoencoder, data.x_train, dataclasses.replace(task.pretrain, seed=config.seed))
+        pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
+        pretrain_autoencoder(autoencoder, data.x_train, pretrain)
         recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
         reconstruction_mse = float(np.mean((recon - data.x_test) ** 2))
     with timer.stage("finetune"), precision_policy(config.precision):
-        finetune = dataclasses.replace(task.finetune, seed=config.seed)
+        finetune = with_logs(dataclasses.replace(task.finetune, seed=config.seed), config, artifacts_dir, "finetune")
         rows, models = label_fraction_study(data, autoencoder, task.classifier, finetune, task.label_fractions)
     # Compression and export work on float32 layers, whatever precision training used.
     classifier = as_float32(models[(1.0, "finetune")])
     with timer.stage("prune"):
         dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
-        pruned = prune_magnitude(classifier, dataset, config.prune,
+        pruned = prune_magnitude(classifier, dataset, with_logs(config.prune, config, artifacts_dir, "prune"),
                                  lambda m: compile_for_logits(m, config.prune.learning_rate))
     with timer.stage("qat"):
-        qat = quantize_aware(classifier, dataset, config.qat, lambda m: compile_for_logits(m, config.qat.learning_rate))
+        qat = quantize_aware(classifier, dataset, with_logs(config.qat, config, artifacts_dir, "qat"),
+                             lambda m: compile_for_logits(m, config.qat.learning_rate))
     with timer.stage("export"):
         evaluation = Evaluation(
             inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),

@@ -1,5 +1,8 @@
-"""Stage timing: each stage logs when it starts and how long it took, and the report keeps the numbers."""
+"""Stage timing (each stage logs when it starts and how long it took; the report keeps the numbers) and
+per-stage TensorBoard folders."""
 import contextlib
+import dataclasses
+import os
 import time
 
 from absl import logging
@@ -16,3 +19,13 @@ class StageTimer:
         yield
         self.timings[name] = round(time.perf_counter() - start, 2)
         logging.info("stage %s: done in %.1f s", name, self.timings[name])
+
+
+def with_logs(stage_config, config, artifacts_dir, name):
+    """``stage_config`` with its TensorBoard folder set to ``<run>/tensorboard/<name>`` (when logging is on).
+
+    The folder sits beside ``artifacts/`` in the run's staging folder, so logs land in ``--output_dir`` with the
+    report, and a failed run leaves none behind."""
+    if not config.tensorboard:
+        return stage_config
+    return dataclasses.replace(stage_config, log_dir=os.path.join(os.path.dirname(artifacts_dir), "tensorboard", name))

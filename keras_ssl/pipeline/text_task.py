@@ -11,6 +11,7 @@ from keras_ssl.data.tokenizer import Vocabulary, to_sequences
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.pipeline.image_task import prune_recipe_name
+from keras_ssl.pipeline.stages import with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_mlm
@@ -46,16 +47,16 @@ def run_text_task(config, artifacts_dir, timer):
         train, test, (inputs, labels, weights) = masked_eval_split(
             docs, vocab, mlm_config.seq_len, task.test_fraction, task.max_eval_sequences, config.seed)
     with timer.stage("pretrain"), precision_policy(config.precision):
-        pretrain = dataclasses.replace(task.pretrain, seed=config.seed)
+        pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
         mlm = build_mlm(mlm_config)
         pretrain_mlm(mlm, train, len(vocab), pretrain, val_data=(inputs, labels, weights))
     mlm = as_float32(mlm)  # compression and export work on float32 layers, whatever precision training used
     with timer.stage("prune"):
         dataset = mlm_dataset(train, len(vocab), pretrain.batch_size, seed=config.seed)
-        pruned = prune_magnitude(mlm, dataset, config.prune,
+        pruned = prune_magnitude(mlm, dataset, with_logs(config.prune, config, artifacts_dir, "prune"),
                                  lambda m: compile_for_logits(m, config.prune.learning_rate, sparse_weighted=True))
     with timer.stage("qat"):
-        qat = quantize_aware(mlm, dataset, config.qat,
+        qat = quantize_aware(mlm, dataset, with_logs(config.qat, config, artifacts_dir, "qat"),
                              lambda m: compile_for_logits(m, config.qat.learning_rate, sparse_weighted=True))
     with timer.stage("export"):
         chosen = weights > 0

@@ -1,7 +1,7 @@
 """Self-supervised pretraining: image reconstruction and masked-token prediction, on unlabeled data only."""
 from keras_ssl.data.masking import mlm_dataset, normalize_weights
 from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import compile_for_logits
+from keras_ssl.ssl.training import compile_for_logits, tensorboard
 
 
 def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
@@ -10,7 +10,7 @@ def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
     autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="mse")
     history = autoencoder.fit(x_unlabeled, x_unlabeled, epochs=config.epochs, batch_size=config.batch_size,
                               shuffle=True, validation_data=None if x_val is None else (x_val, x_val),
-                              verbose=config.verbose)
+                              verbose=config.verbose, callbacks=tensorboard(config.log_dir))
     return history.history
 
 
@@ -22,5 +22,6 @@ def pretrain_mlm(mlm, train_sequences, vocab_size, config, val_data=None):
     if val_data is not None:
         inputs, labels, weights = val_data
         val_data = (inputs, labels, normalize_weights(weights).numpy())
-    history = mlm.fit(ds, epochs=config.epochs, validation_data=val_data, verbose=config.verbose)
+    history = mlm.fit(ds, epochs=config.epochs, validation_data=val_data, verbose=config.verbose,
+                      callbacks=tensorboard(config.log_dir))
     return history.history

@@ -17,6 +17,7 @@ class TrainConfig:
     min_steps: int = 0
     seed: int = 0
     verbose: int = 2
+    log_dir: str = ""  # TensorBoard run folder (losses and metrics per epoch); empty = no logs
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -27,6 +28,12 @@ class TrainConfig:
     def epochs_for(self, num_examples):
         steps_per_epoch = max(1, math.ceil(num_examples / self.batch_size))
         return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+
+
+def tensorboard(log_dir, *extra):
+    """Keras TensorBoard callback writing under ``log_dir`` (nothing when it is empty): ``tensorboard --logdir``."""
+    return [tf_keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", profile_batch=0), *extra] \
+        if log_dir else list(extra)
 
 
 def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
