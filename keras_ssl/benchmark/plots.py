@@ -42,21 +42,25 @@ def pareto_front(points):
 
 
 def plot_size_accuracy(report, path, title):
-    """Gzip size (log) against accuracy for every variant of a pipeline report, each labelled, the Pareto front
-    drawn as a line and the baseline starred."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """Gzip size (log) against accuracy for every variant of a pipeline report: one marker per variant in a legend
+    (a dozen variants cluster too tightly for text labels), the Pareto front drawn as a line, the baseline starred,
+    and the front's points labelled."""
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     variants = report["variants"]
     points = [(v["gzip_bytes"], 100 * v["accuracy"]) for v in variants]
-    for v, (size, acc) in zip(variants, points):
+    markers = "osD^vP<>Xhpd"
+    for i, (v, (size, acc)) in enumerate(zip(variants, points)):
         name = v["name"]
-        ax.scatter(size, acc, s=40, marker="*" if name == report["baseline"] else "o")
-        ax.annotate(name, (size, acc), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        ax.scatter(size, acc, s=110 if name == report["baseline"] else 45, alpha=0.85,
+                   marker="*" if name == report["baseline"] else markers[i % len(markers)], label=name)
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="gray", label="Pareto front")
+    for i in front:
+        ax.annotate(variants[i]["name"], points[i], fontsize=8, xytext=(5, -10), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("gzip size (bytes, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     _save(fig, path)
