@@ -45,6 +45,7 @@ def _ints(name, values):
 
 
 def main(argv):
+    """Builds a BenchmarkRequest from the flags, runs it and prints the tables."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
     from keras_ssl.benchmark.run import BenchmarkRequest, run_benchmark

@@ -35,6 +35,7 @@ flags.mark_flags_as_required(["model", "output_dir"])
 
 
 def main(argv):
+    """Runs the export job from the flags; exits 1 if an artifact failed or was skipped, 2 on bad input."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
     from keras_ssl.errors import UserError

@@ -45,6 +45,7 @@ def _override(obj, **values):
 
 
 def config_from_flags():
+    """The ``--task`` config from ``experiments/configs`` with the flags applied; flags left unset (None) keep it."""
     from experiments.configs import get_config
     from keras_ssl.errors import UserError
 
@@ -75,6 +76,7 @@ def config_from_flags():
 
 
 def main(argv):
+    """Runs the pipeline from the flags and prints the report's markdown."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
     from keras_ssl.errors import UserError

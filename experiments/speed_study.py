@@ -14,6 +14,7 @@ flags.DEFINE_integer("runs", 2000, "Timed batch-1 invocations per artifact.", lo
 
 
 def main(argv):
+    """Runs the speed study from the flags and prints its markdown."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
     from keras_ssl.benchmark.speed_study import SpeedStudyConfig, run_speed_study

@@ -26,10 +26,12 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text):
+    """``atomic_write_bytes`` for text, encoded as UTF-8."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path, obj):
+    """Writes ``obj`` as indented JSON (keys in insertion order) with a trailing newline, atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 

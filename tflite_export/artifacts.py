@@ -25,10 +25,12 @@ from tflite_export.inspect import describe
 
 
 def manifest_path(path):
+    """``DIR/NAME.manifest.json`` for an artifact ``DIR/NAME.tflite``."""
     return os.path.splitext(path)[0] + ".manifest.json"
 
 
 def sha256(data):
+    """Hex SHA-256 of ``data`` (bytes), as recorded in manifests."""
     return hashlib.sha256(data).hexdigest()
 
 

@@ -33,6 +33,7 @@ INTEGER_IO = {"int8_io": tf.int8, "uint8_io": tf.uint8}
 
 @dataclasses.dataclass
 class ConvertConfig:
+    """One conversion's settings; an unknown ``mode`` or ``num_calibration`` < 1 raises UserError."""
     mode: str = "float32"
     num_calibration: int = 100  # representative inputs fed one at a time to calibrate activation ranges
     allow_flex: bool = False  # permit SELECT_TF_OPS (needs the Flex delegate on device; not runnable in LiteRT here)
@@ -60,6 +61,7 @@ def recurrent_layer_names(model):
 
 
 def has_recurrent_layers(model):
+    """Whether any top-level layer is or wraps an RNN: such models convert at batch 1."""
     return bool(recurrent_layer_names(model))
 
 

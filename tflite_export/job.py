@@ -23,6 +23,11 @@ TASKS = ("image", "text")
 
 @dataclasses.dataclass
 class ExportRequest:
+    """Everything ``experiments/export.py`` asks for; invalid combinations raise UserError up front.
+
+    Data comes from ``task`` (the pipeline's splits), else ``calibration_npy``, else synthetic inputs (float modes
+    only, agreement without accuracy).  ``num_validation`` (0 = all) cannot be combined with ``task``.
+    """
     model: str  # .keras / .h5 file (plain, pruned or QAT) or a SavedModel folder
     output_dir: str
     modes: tuple = DEFAULT_MODES
@@ -75,6 +80,7 @@ class Source:
             self.input_dtype = np.dtype(self.keras.inputs[0].dtype.as_numpy_dtype)
 
     def outputs(self, inputs):
+        """Reference outputs for ``inputs``: Keras ``predict``, or the SavedModel run one input at a time."""
         if self.keras is not None:
             return self.keras.predict(inputs, batch_size=256, verbose=0)
         return self.graph.predict(inputs)

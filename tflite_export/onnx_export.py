@@ -62,6 +62,7 @@ class _FailedNodes(logging.Handler):
         self.nodes = []
 
     def emit(self, record):
+        """Keeps the node name from tf2onnx's "Failed to convert node" records; ignores the rest."""
         if str(record.msg).startswith("Failed to convert node") and record.args:
             self.nodes.append(str(record.args[0]))
 
@@ -107,6 +108,7 @@ def to_onnx(model, opset=17):
 
 
 def save_onnx(model, path, opset=17):
+    """Converts ``model`` (see ``to_onnx``) and writes the file atomically; returns ``path``."""
     atomic_write_bytes(path, to_onnx(model, opset=opset))
     return path
 

@@ -14,6 +14,11 @@ STATEFUL_OPS = {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "
 
 
 class TFLiteModel:
+    """One LiteRT interpreter over a .tflite file or bytes, for the model's first input and output.
+
+    ``use_xnnpack=False`` runs builtin kernels only; ``batch_size`` resizes a dynamic batch (a fixed one refuses);
+    load errors become UserError.
+    """
     def __init__(self, model_path=None, model_content=None, num_threads=1, use_xnnpack=True, batch_size=None):
         where = model_path or "the given bytes"
         resolver = OpResolverType.AUTO if use_xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -47,9 +52,11 @@ class TFLiteModel:
         return tuple(int(d) for d in self.input["shape"][1:])
 
     def op_names(self):
+        """Sorted distinct op names in the model (uses the interpreter's private op listing)."""
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
 
     def tensor_dtypes(self):
+        """Sorted distinct dtype names over all tensors, e.g. to check a model is really int8."""
         return sorted({np.dtype(t["dtype"]).name for t in self.interpreter.get_tensor_details()})
 
     def set_batch(self, batch):
@@ -73,14 +80,17 @@ class TFLiteModel:
         return out
 
     def invoke(self):
+        """Runs the model; fused LSTM/RNN state is reset first, so calls do not leak into each other."""
         if self.stateful:
             self.interpreter.reset_all_variables()
         self.interpreter.invoke()
 
     def predict_one(self, example):
+        """Output for one example (no batch dimension), dequantised if integer."""
         self.set_batch(np.asarray(example)[None])
         self.invoke()
         return self.output_batch()[0]
 
     def predict(self, examples):
+        """Outputs for ``examples`` stacked, run one at a time at batch 1."""
         return np.stack([self.predict_one(x) for x in examples])

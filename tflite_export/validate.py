@@ -9,6 +9,7 @@ from tflite_export.runner import TFLiteModel
 
 
 def argmax_top1(outputs):
+    """The default ``top1``: the argmax over the last axis."""
     return np.argmax(outputs, axis=-1)
 
 

@@ -6,6 +6,7 @@ from keras_ssl.ssl.training import TrainConfig
 
 
 def get_config(quick=False):
+    """The image task's PipelineConfig: the demo default, or a minute-long smoke run when ``quick``."""
     if quick:
         return PipelineConfig(
             task="image", output_dir="runs/image-quick",

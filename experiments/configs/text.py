@@ -7,6 +7,7 @@ from keras_ssl.ssl.training import TrainConfig
 
 
 def get_config(quick=False):
+    """The text task's PipelineConfig: the demo default, or a minute-long smoke run when ``quick``."""
     if quick:
         return PipelineConfig(
             task="text", output_dir="runs/text-quick",

@@ -19,6 +19,10 @@ def best_within_budget(report, budget_points=1.0):
 
 
 def claim_row(report, budget_points=1.0):
+    """One report's claim numbers: ratios are baseline / best (>1 = smaller or faster), accuracy in points.
+
+    The ``*_vs_keras*`` keys are present only when the report has a ``keras_float32`` row.
+    """
     by_name = {v["name"]: v for v in report["variants"]}
     base, keras = by_name[report["baseline"]], by_name.get("keras_float32")
     best = best_within_budget(report, budget_points)
@@ -33,6 +37,7 @@ def claim_row(report, budget_points=1.0):
 
 
 def claims_markdown(reports, budget_points=1.0):
+    """Markdown table: the article's claimed row, then one measured row per pipeline report."""
     c = ARTICLE_CLAIM
     lines = [f"Claim ({c['source']}) against the smallest artifact within {budget_points:g} point of the float32 "
              "baseline, measured by running it:", "",

@@ -19,6 +19,7 @@ from keras_ssl.ssl.training import masked_token_accuracy
 
 @dataclasses.dataclass
 class TaskData:
+    """Everything a tool needs to score an artifact on a task; ``score`` is None when there are no labels."""
     inputs: np.ndarray  # test inputs
     score: Callable[[np.ndarray], float]  # outputs on ``inputs`` → accuracy
     top1: Callable[[np.ndarray], np.ndarray]  # outputs → the predictions that must agree across formats

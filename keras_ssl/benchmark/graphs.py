@@ -21,12 +21,15 @@ class Graph:
         self.name = os.path.basename(os.path.normpath(path))
 
     def set_batch(self, batch):
+        """Stages a batch (batch dimension included) so that ``invoke`` times the model call only."""
         raise NotImplementedError
 
     def invoke(self):
+        """Runs the model once on the staged batch: the call the harness times."""
         raise NotImplementedError
 
     def output(self):
+        """The last ``invoke``'s output as an array-like, batch dimension first."""
         raise NotImplementedError
 
     def predict(self, examples):
@@ -39,12 +42,15 @@ class Graph:
         return np.stack(outs)
 
     def check_batch(self, batch):
+        """Raises UserError when ``batch`` (batch dimension first) does not fit the model's input shape."""
         if tuple(batch.shape[1:]) != tuple(self.input_shape):
             raise UserError(f"{self.path}: input shape {tuple(batch.shape[1:])} does not match the model's "
                             f"{tuple(self.input_shape)} (check --task/--data_path or the image size)")
 
 
 class TFLiteGraph(Graph):
+    """A .tflite file in LiteRT; ``batch_size`` > 1 resizes a dynamic batch (fixed-batch models refuse)."""
+
     format = "tflite"
 
     def __init__(self, path, num_threads, use_xnnpack, batch_size):
@@ -61,16 +67,20 @@ class TFLiteGraph(Graph):
         self.single = None  # a batch-1 interpreter for accuracy when benchmarking a larger batch
 
     def set_batch(self, batch):
+        """Checks and sets the input; float inputs to an integer-I/O model are quantised with its scale."""
         self.check_batch(batch)
         self.model.set_batch(batch)
 
     def invoke(self):
+        """One interpreter run; fused LSTM/RNN state is reset first, so each call starts from a clean state."""
         self.model.invoke()
 
     def output(self):
+        """The output tensor, dequantised for integer-output models."""
         return self.model.output_batch()
 
     def predict(self, examples):
+        """Batch-1 outputs; when benchmarking a larger batch, a separate 1-thread batch-1 interpreter is used."""
         if self.batch_size == 1:
             return self.model.predict(examples)
         from tflite_export.runner import TFLiteModel
@@ -99,17 +109,22 @@ class TensorFlowGraph(Graph):
         self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
 
     def set_batch(self, batch):
+        """Casts to the input dtype and makes a tensor here, so the conversion is not timed."""
         self.check_batch(batch)
         self._x = self._tf.constant(batch.astype(self.input_dtype))
 
     def invoke(self):
+        """Calls the loaded function; the copy of the result back to numpy is part of the timing."""
         self._out = self._fn(self._x)
 
     def output(self):
+        """The last ``invoke``'s output as a numpy array."""
         return self._out
 
 
 class KerasGraph(TensorFlowGraph):
+    """A .keras / .h5 file loaded with ``compile=False`` and called through a traced ``tf.function``."""
+
     format = "keras"
 
     def _load(self, tf):
@@ -124,6 +139,8 @@ class KerasGraph(TensorFlowGraph):
 
 
 class SavedModelGraph(TensorFlowGraph):
+    """A SavedModel folder run through its ``serving_default`` signature (one input; first output)."""
+
     format = "saved_model"
 
     def _load(self, tf):
@@ -137,6 +154,8 @@ class SavedModelGraph(TensorFlowGraph):
 
 
 class OnnxGraph(Graph):
+    """An .onnx file in an onnxruntime CPU session (one input; first output)."""
+
     format = "onnx"
 
     def __init__(self, path, num_threads, batch_size):
@@ -153,13 +172,16 @@ class OnnxGraph(Graph):
                                      "tensor(int64)": "int64"}.get(spec.type, "float32"))
 
     def set_batch(self, batch):
+        """Checks the batch and casts it to the input dtype, outside the timed call."""
         self.check_batch(batch)
         self._x = batch.astype(self.input_dtype)
 
     def invoke(self):
+        """One ``session.run`` on the staged batch."""
         self._out = self._session.run(None, {self._name: self._x})[0]
 
     def output(self):
+        """The first output of the last ``invoke``."""
         return self._out
 
 

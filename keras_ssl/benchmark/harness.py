@@ -19,6 +19,11 @@ from keras_ssl.metrics import file_sizes
 
 @dataclasses.dataclass
 class BenchmarkConfig:
+    """How graphs are timed; invalid values raise UserError.
+
+    ``num_runs`` timed calls per graph are split evenly over ``rounds`` (clipped to ``num_runs``); ``max_secs`` caps
+    the time spent per graph (0 = no cap); ``batch_size`` > 1 needs models with a dynamic batch.
+    """
     num_runs: int = 100
     warmup_runs: int = 10
     rounds: int = 5
@@ -60,6 +65,7 @@ def synthetic_batch(graph, batch_size, seed=0):
 
 
 def load_all(paths, config):
+    """Loads each path in order, recording on each graph its load-time RSS growth (kB) and file sizes."""
     graphs = []
     for path in paths:
         before, _ = rss_kb()

@@ -15,6 +15,7 @@ def _fmt(value, spec):
 
 
 def table(results):
+    """Markdown table of ``benchmark`` + ``add_ratios`` results; missing accuracy or ratios show as "-"."""
     lines = ["| graph | format | p50 µs | mean ± std µs | p90 µs | p99 µs | spread % | init ms | size B | gzip B | "
              "gzip ratio | speed ratio | accuracy | Δ acc pt |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -28,6 +29,7 @@ def table(results):
 
 
 def sweep_table(rows):
+    """Markdown table of thread/batch sweep rows, with latency per batch and per example."""
     lines = ["| graph | threads | batch | p50 µs/batch | µs/example | std µs |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['graph']} | {r['num_threads']} | {r['batch_size']} | {r['p50']:.1f} | "
               f"{r['p50'] / r['batch_size']:.1f} | {r['std']:.1f} |" for r in rows]
@@ -35,6 +37,7 @@ def sweep_table(rows):
 
 
 def write_csv(path, results):
+    """Writes one ``CSV_COLUMNS`` row per result (other keys are dropped), atomically."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()

@@ -15,6 +15,12 @@ from keras_ssl.io_utils import atomic_write_json, atomic_write_text
 
 @dataclasses.dataclass
 class BenchmarkRequest:
+    """Everything ``experiments/benchmark.py`` asks for, as one object for ``run_benchmark``.
+
+    ``baseline`` is a ``graphs`` entry or its file name (default: the first graph); ``task`` adds accuracy, with
+    ``vocab`` defaulting to vocab.txt beside the first graph; ``reports`` are pipeline report.json files whose claims
+    are compared (written beside ``output_json``).
+    """
     graphs: list
     config: BenchmarkConfig = dataclasses.field(default_factory=BenchmarkConfig)
     baseline: str = None

@@ -22,6 +22,7 @@ MODES = ("float32", "float16", "dynamic", "int8", "int8_io")
 
 @dataclasses.dataclass
 class SpeedStudyConfig:
+    """Which models the speed study times and how long; ``runs`` is per mode (per-layer profiles use half)."""
     output_dir: str
     models: tuple = ("probe", "probe_softmax", "pipeline_classifier")
     model_path: str = None  # a .keras classifier to study as well
@@ -30,6 +31,7 @@ class SpeedStudyConfig:
 
 
 def probe_cnn(softmax=False):
+    """The design notes' untrained 8x8 digits CNN (37.5k params): logits, or softmax probabilities."""
     layers = tf_keras.layers
     return tf_keras.Sequential([
         layers.Input((8, 8, 1), name="image"), layers.Conv2D(32, 3, activation="relu", name="conv"),
@@ -63,6 +65,10 @@ def _from_file(path):
 
 
 def study_model(name, config):
+    """One model's timings: every TFLite mode, XNNPACK vs builtin kernels, and per-layer profiles.
+
+    ``name`` is a built-in model (trained briefly on digits) or "file" for ``config.model_path``.
+    """
     if name == "file":
         model, calibration, example = _from_file(config.model_path)
     else:
@@ -78,6 +84,7 @@ def study_model(name, config):
 
 
 def render(results):
+    """The study as markdown: a mode table, then per-layer tables for each kernel set."""
     lines = ["| model | params | mode | p50 µs (XNNPACK) | p50 µs (builtin kernels) | XNNPACK nodes | "
              "left on builtin |", "|---|---:|---|---:|---:|---|---|"]
     for r in results:
@@ -97,6 +104,10 @@ def render(results):
 
 
 def run_speed_study(config):
+    """Runs every requested model and writes speed_study.json/.md to ``config.output_dir``.
+
+    Unknown model names raise UserError before any work.  Returns (results, markdown).
+    """
     unknown = set(config.models) - {"probe", "probe_softmax", "pipeline_classifier"}
     if unknown:
         raise UserError(f"unknown --models {sorted(unknown)}: use probe, probe_softmax, pipeline_classifier")

@@ -12,10 +12,12 @@ from keras_ssl.keras import tf, tf_keras
 
 
 def is_graph_model(model):
+    """True for functional and built Sequential models: the only kind tfmot can wrap or we can re-trace."""
     return isinstance(model, tf_keras.Model) and getattr(model, "_is_graph_network", False)
 
 
 def has_nested_models(model):
+    """True if any top-level layer is itself a Model (deeper nesting is found while flattening)."""
     return any(isinstance(layer, tf_keras.Model) for layer in model.layers)
 
 

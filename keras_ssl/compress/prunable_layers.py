@@ -10,7 +10,9 @@ from keras_ssl.keras import tf_keras
 
 
 class PrunableBidirectional(tf_keras.layers.Bidirectional, tfmot.sparsity.keras.PrunableLayer):
+    """A Bidirectional that tfmot's ``prune_low_magnitude`` accepts; weights and config as the plain layer."""
     def get_prunable_weights(self):
+        """Input and recurrent kernels of both directions; biases stay dense."""
         weights = []
         for direction in (self.forward_layer, self.backward_layer):
             cell = direction.cell

@@ -21,6 +21,11 @@ SCHEDULES = ("polynomial", "constant")
 
 @dataclasses.dataclass
 class PruneConfig:
+    """Magnitude-pruning settings; invalid values raise UserError.
+
+    ``ramp_fraction`` of the training steps ramps sparsity up (the rest fine-tunes at ``target_sparsity``), with at
+    most ``max_updates`` mask updates; ``schedule="constant"`` prunes to the target from step 0.
+    """
     target_sparsity: float = 0.75
     initial_sparsity: float = 0.0
     schedule: str = "polynomial"
@@ -82,6 +87,7 @@ def prune_magnitude(model, dataset, config, compile_fn):
 
 
 def can_prune(layer):
+    """Whether tfmot can wrap ``layer``: a registered layer type or a ``PrunableLayer``."""
     return prune_registry.PruneRegistry.supports(layer) or isinstance(layer, tfmot.sparsity.keras.PrunableLayer)
 
 

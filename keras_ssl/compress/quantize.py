@@ -23,6 +23,11 @@ ANNOTATABLE = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
 
 @dataclasses.dataclass
 class QATConfig:
+    """Quantization-aware training settings; invalid values raise UserError.
+
+    ``layers`` only matters for models ``quantize_model`` refuses (recurrent layers, integer inputs): just those layer
+    types get fake-quant, the rest is calibrated by the converter.
+    """
     epochs: int = 2
     learning_rate: float = 1e-4
     layers: tuple = ("Dense", "Conv2D")  # annotated when the whole model cannot be (recurrent / integer inputs)
@@ -46,6 +51,7 @@ def unsupported_layers(model):
 
 
 def whole_model_quantizable(model):
+    """Whether ``quantize_model`` can take the whole model: no RNN, float inputs only, every layer supported."""
     return (not has_recurrent_layers(model) and all(t.dtype.is_floating for t in model.inputs)
             and not unsupported_layers(model))
 

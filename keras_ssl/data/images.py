@@ -19,6 +19,7 @@ NUM_CLASSES = 10
 
 @dataclasses.dataclass
 class ImageData:
+    """Train/test images, float32 in [0, 1] shaped (N, size, size, 1), int64 labels, and where they came from."""
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
@@ -27,10 +28,12 @@ class ImageData:
 
     @property
     def image_shape(self):
+        """One image's shape, (size, size, 1), without the batch dimension."""
         return tuple(self.x_train.shape[1:])
 
     @property
     def num_classes(self):
+        """Always 10 (digits and MNIST): a constant, not counted from the labels."""
         return NUM_CLASSES
 
 

@@ -15,6 +15,11 @@ from keras_ssl.keras import tf
 
 @dataclasses.dataclass(frozen=True)
 class MaskingConfig:
+    """BERT masking rates, as fractions.
+
+    ``mask_rate`` of the real tokens are chosen; of those, ``mask_token_fraction`` become [MASK],
+    ``random_token_fraction`` a random word, and the rest stay as they are.
+    """
     mask_rate: float = 0.15
     mask_token_fraction: float = 0.8
     random_token_fraction: float = 0.1

@@ -21,6 +21,7 @@ _TOKEN_RE = re.compile(r"[a-z0-9_]+|([^\sa-z0-9_])\1*")
 
 
 def split_words(text):
+    """Lower-cased words and punctuation marks, a run of one repeated mark counting as one token."""
     return [m.group(0) for m in _TOKEN_RE.finditer(text.lower())]
 
 
@@ -35,6 +36,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, docs, vocab_size):
+        """Special tokens, then up to ``vocab_size`` - 3 words of ``docs`` by frequency (ties alphabetical)."""
         if vocab_size <= NUM_SPECIAL:
             raise UserError(f"vocab_size={vocab_size} must be larger than the {NUM_SPECIAL} special tokens")
         counts = collections.Counter(w for doc in docs for w in split_words(doc))
@@ -45,6 +47,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
+        """Reads a vocab.txt (one token per line, in id order); raises UserError if it lacks the special tokens."""
         with open(path, encoding="utf-8") as f:
             return cls([line.rstrip("\n") for line in f])
 
@@ -53,15 +56,18 @@ class Vocabulary:
         return "\n".join(self.tokens) + "\n"
 
     def save(self, path):
+        """Writes ``to_text()`` to ``path`` atomically."""
         atomic_write_text(path, self.to_text())
 
     def __len__(self):
         return len(self.tokens)
 
     def encode(self, text):
+        """Token ids of ``text``; unknown words map to OOV_ID (1)."""
         return [self._ids.get(w, OOV_ID) for w in split_words(text)]
 
     def decode(self, ids):
+        """Tokens for ``ids``; ids outside the vocabulary become [UNK]."""
         return [self.tokens[i] if 0 <= i < len(self.tokens) else OOV for i in ids]
 
 

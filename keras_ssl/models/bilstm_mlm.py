@@ -12,6 +12,11 @@ from keras_ssl.keras import tf_keras
 
 @dataclasses.dataclass
 class MLMConfig:
+    """The BiLSTM MLM's shape; sizes must be positive or UserError is raised.
+
+    The pipeline replaces ``vocab_size`` with the size of the vocabulary actually built (it may be smaller);
+    ``seq_len`` is the fixed input length, which the TFLite export relies on.
+    """
     vocab_size: int = 2000
     seq_len: int = 32
     embedding_dim: int = 64

@@ -11,12 +11,17 @@ from keras_ssl.models.conv_autoencoder import ENCODER_PREFIX, AutoencoderConfig,
 
 @dataclasses.dataclass
 class ClassifierConfig:
+    """The classifier's shape; ``encoder`` must equal the pretrained autoencoder's config for its weights to load."""
     encoder: AutoencoderConfig = dataclasses.field(default_factory=AutoencoderConfig)
     num_classes: int = 10
     dropout: float = 0.2
 
 
 def build_classifier(config=ClassifierConfig(), batch_size=None):
+    """Encoder layers, Flatten, Dropout and a float32 logits layer, in one flat functional Model.
+
+    Pass ``batch_size`` for a fixed batch dimension; None leaves it dynamic.
+    """
     inputs = image_input(config.encoder, batch_size=batch_size)
     x = inputs
     for layer in encoder_layers(config.encoder):
@@ -29,6 +34,7 @@ def build_classifier(config=ClassifierConfig(), batch_size=None):
 
 
 def encoder_layer_names(model):
+    """Names of the ``model``'s layers that belong to the encoder (by the ``encoder_`` prefix)."""
     return [layer.name for layer in model.layers if layer.name.startswith(ENCODER_PREFIX)]
 
 

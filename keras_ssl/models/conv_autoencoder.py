@@ -13,6 +13,10 @@ ENCODER_PREFIX = "encoder_"
 
 @dataclasses.dataclass
 class AutoencoderConfig:
+    """Encoder shape, shared by the autoencoder and the classifier; invalid values raise UserError.
+
+    ``widths`` gives one conv + 2x pool block per entry, so ``image_size`` must be a multiple of 2 ** len(widths).
+    """
     image_size: int = 16
     channels: int = 1
     widths: tuple = (16, 32)
@@ -39,6 +43,7 @@ def encoder_layers(config):
 
 
 def image_input(config, batch_size=None):
+    """The models' ``image`` Input, (image_size, image_size, channels) floats; ``batch_size`` None is dynamic."""
     return tf_keras.Input((config.image_size, config.image_size, config.channels), batch_size=batch_size,
                           name="image")
 

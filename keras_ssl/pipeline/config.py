@@ -15,6 +15,10 @@ RECIPES = ("default",)
 
 @dataclasses.dataclass
 class ImageTaskConfig:
+    """Image task settings; ``label_fractions`` is sorted, deduplicated and always gets 1.0 added.
+
+    The model fine-tuned on all labels (fraction 1.0) is the one compressed and exported.
+    """
     classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
     pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=15))
     finetune: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30, min_steps=150))
@@ -31,6 +35,11 @@ class ImageTaskConfig:
 
 @dataclasses.dataclass
 class TextTaskConfig:
+    """Text task settings: the MLM, its pretraining, and the held-out split.
+
+    ``max_eval_sequences`` caps the test split (every artifact is run on each sequence); ``max_docs`` = 0 uses the
+    whole corpus.
+    """
     mlm: MLMConfig = dataclasses.field(default_factory=MLMConfig)
     pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=20, learning_rate=8e-3))
     test_fraction: float = 0.1
@@ -44,6 +53,11 @@ class TextTaskConfig:
 
 @dataclasses.dataclass
 class PipelineConfig:
+    """The whole main job; ``experiments/configs`` builds it and flags override fields.
+
+    ``precision`` applies to training only (artifacts come from float32 layers); empty ``data_path`` /
+    ``text_files`` mean the built-in data; ``latency_runs`` are batch-1 timed calls per artifact.
+    """
     task: str = "image"
     output_dir: str = "runs/image"
     data_path: str = ""

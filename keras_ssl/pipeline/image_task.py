@@ -27,6 +27,10 @@ def summarize_label_fractions(rows):
 
 
 def run_image_task(config, artifacts_dir, timer):
+    """Runs every image stage under ``timer``, writing artifacts to ``artifacts_dir``.
+
+    Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
+    """
     task = config.image
     with timer.stage("data"):
         data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
@@ -64,4 +68,5 @@ def run_image_task(config, artifacts_dir, timer):
 
 
 def prune_recipe_name(prune_config):
+    """The recipe label in report rows, e.g. "prune-polynomial-0.75"."""
     return f"prune-{prune_config.schedule}-{prune_config.target_sparsity:g}"

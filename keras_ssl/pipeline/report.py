@@ -13,6 +13,7 @@ PLOTS = ("size_vs_accuracy.png", "latency.png")
 
 
 def build_report(task, baseline, variants, ssl, config, timings, export=None):
+    """The report.json dict; raises ValueError if ``baseline`` names none of the ``variants``."""
     names = [v["name"] for v in variants]
     if baseline not in names:
         raise ValueError(f"baseline {baseline!r} is not among the variants {names}")
@@ -28,6 +29,7 @@ def _ratio(base, value):
 
 
 def render_table(report):
+    """The main markdown table: every variant with sizes, accuracy and latency, ratios against the baseline."""
     base = next(v for v in report["variants"] if v["name"] == report["baseline"])
     lines = ["| variant | format | recipe | size (B) | gzip (B) | gzip vs base | params | sparsity | accuracy | "
              "Δ acc (pt) | p50 (µs) | speed vs base |",
@@ -79,6 +81,7 @@ def render_export(report):
 
 
 def render_ssl(ssl):
+    """The pretraining section: the label-fraction study (image task) or MLM vs unigram accuracy (text)."""
     if "label_fractions" in ssl:
         lines = ["| label fraction | labels | method | test accuracy |", "|---:|---:|---|---:|"]
         lines += [f"| {r['label_fraction']:g} | {r['num_labels']} | {r['method']} | {r['accuracy']:.4f} |"
@@ -94,6 +97,7 @@ def render_ssl(ssl):
 
 
 def render_markdown(report):
+    """The full report.md text; plots are referenced by file name, so it must sit beside them."""
     parts = [f"# keras-ssl report: {report['task']}", "",
              f"Baseline: `{report['baseline']}` (float32 .tflite of the uncompressed model). Accuracy is measured by "
              "running each artifact on the test set; latency is batch 1, 1 thread.", "",
@@ -106,6 +110,7 @@ def render_markdown(report):
 
 
 def write_report(report, out_dir):
+    """Writes the plots, report.json and report.md into ``out_dir`` (atomically); returns the markdown."""
     variants = report["variants"]
     plot_size_accuracy(report, os.path.join(out_dir, PLOTS[0]),
                        f"{report['task']}: size vs accuracy (measured artifacts)")

@@ -9,11 +9,13 @@ from absl import logging
 
 
 class StageTimer:
+    """Logs each stage's start and end and keeps its duration in seconds in ``timings`` for the report."""
     def __init__(self):
         self.timings = {}
 
     @contextlib.contextmanager
     def stage(self, name):
+        """Context manager timing one stage; a stage that raises is not recorded."""
         logging.info("stage %s: start", name)
         start = time.perf_counter()
         yield

@@ -19,6 +19,10 @@ from keras_ssl.ssl.training import compile_for_logits, masked_token_accuracy
 
 
 def split_sequences(sequences, test_fraction, max_eval, seed):
+    """Seeded (train, test) split of a numpy array of sequences; at least 1 and at most ``max_eval`` test rows.
+
+    Raises UserError for fewer than 4 sequences.
+    """
     if len(sequences) < 4:
         raise UserError(f"the text corpus gives only {len(sequences)} sequences: at least 4 are needed "
                         "(add text or lower --seq_len)")
@@ -37,6 +41,10 @@ def masked_eval_split(docs, vocab, seq_len, test_fraction, max_eval, seed):
 
 
 def run_text_task(config, artifacts_dir, timer):
+    """Runs every text stage under ``timer``, writing artifacts and vocab.txt to ``artifacts_dir``.
+
+    Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
+    """
     task = config.text
     with timer.stage("data"):
         docs = load_corpus(config.text_files)

@@ -50,6 +50,7 @@ def _row(name, fmt, path, model, accuracy, agreement, recipe, **extra):
 
 
 def keras_variant(name, model, artifacts_dir, evaluation, recipe):
+    """Saves ``model`` as ``<name>.keras`` and scores the in-memory model; its agreement is 1 by definition."""
     path = os.path.join(artifacts_dir, f"{name}.keras")
     model.save(path)
     outputs = model.predict(evaluation.inputs, batch_size=256, verbose=0)

@@ -10,6 +10,10 @@ from keras_ssl.keras import tf, tf_keras
 
 @dataclasses.dataclass
 class TrainConfig:
+    """Settings for one Keras training stage; invalid values raise UserError.
+
+    ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard.
+    """
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -26,6 +30,7 @@ class TrainConfig:
             raise UserError(f"learning_rate={self.learning_rate} must be positive")
 
     def epochs_for(self, num_examples):
+        """Epochs to train on ``num_examples``: ``epochs``, or more if needed to reach ``min_steps`` steps."""
         steps_per_epoch = max(1, math.ceil(num_examples / self.batch_size))
         return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
 
@@ -37,6 +42,7 @@ def tensorboard(log_dir, *extra):
 
 
 def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
+    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each epoch when ``shuffle``."""
     ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int64)))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -54,11 +60,13 @@ def compile_for_logits(model, learning_rate, sparse_weighted=False):
 
 
 def classifier_accuracy(model, x, y, batch_size=256):
+    """Top-1 accuracy of a classifier on ``(x, y)``; the outputs may be logits or probabilities."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
 def masked_token_accuracy(logits, labels, weights):
+    """Top-1 accuracy at positions with weight > 0 only; UserError when there are none."""
     chosen = weights > 0
     if not chosen.any():
         raise UserError("no masked positions to score: the evaluation sequences are all padding")
