@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test clean
+.PHONY: install demo test bazel-build bazel-test clean
 
 install: $(STAMP)
 
@@ -21,6 +21,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Bazel (native rules only, no downloads): ../shared/bazel/bazel-offline, with the venv's python3 first on PATH.
+BAZEL ?= ../shared/bazel/bazel-offline
+BAZEL_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+
+bazel-build: $(STAMP)
+	$(BAZEL_ENV) $(BAZEL) build //...
+
+bazel-test: $(STAMP)
+	$(BAZEL_ENV) $(BAZEL) test //... --test_output=errors
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
