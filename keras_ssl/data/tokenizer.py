@@ -39,7 +39,13 @@ class Vocabulary:
         """Special tokens, then up to ``vocab_size`` - 3 words of ``docs`` by frequency (ties alphabetical)."""
         if vocab_size <= NUM_SPECIAL:
             raise UserError(f"vocab_size={vocab_size} must be larger than the {NUM_SPECIAL} special tokens")
-        counts = collections.Counter(w for doc in docs for w in split_words(doc))
+        return cls.from_counts(collections.Counter(w for doc in docs for w in split_words(doc)), vocab_size)
+
+    @classmethod
+    def from_counts(cls, counts, vocab_size):
+        """``build`` from word counts ({word: count}); the streaming vocabulary uses it, so ids agree exactly."""
+        if vocab_size <= NUM_SPECIAL:
+            raise UserError(f"vocab_size={vocab_size} must be larger than the {NUM_SPECIAL} special tokens")
         if not counts:
             raise UserError("the text corpus has no words to build a vocabulary from")
         words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
