@@ -19,6 +19,9 @@ flags.DEFINE_enum("recipe", "default", ["default"], "Compression recipe: default
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Training precision (Keras mixed-precision policy). Artifacts are always exported from float32 "
                   "layers; on this CPU mixed_float16 trains ~4x slower, bfloat16 at float32 speed.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy for training: mirrored = local GPUs; multi_worker = the workers in TF_CONFIG "
+                  "(see experiments/launch_workers.py). Batch sizes stay global (split over the replicas).")
 flags.DEFINE_integer("seed", 0, "Seed for data splits, initialisation, masking and shuffling.")
 flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs.", lower_bound=1)
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
@@ -26,7 +29,7 @@ flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning.", low
 flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1).", lower_bound=0.0,
                    upper_bound=0.99)
 flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule.")
-flags.DEFINE_integer("batch_size", None, "Training batch size.", lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Global training batch size (all replicas together).", lower_bound=1)
 flags.DEFINE_integer("image_size", None, "Images are resized to this square size (multiple of 4).", lower_bound=8)
 flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-pretrained study, e.g. 0.01,0.1,1.")
 flags.DEFINE_integer("vocab_size", None, "Text vocabulary size, special tokens included.", lower_bound=4)
@@ -36,6 +39,10 @@ flags.DEFINE_integer("num_calibration", None, "Representative inputs used to cal
 flags.DEFINE_bool("overwrite", False, "Replace an existing report and artifacts in --output_dir.")
 flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per stage (losses, metrics, pruning sparsity) under "
                   "--output_dir/tensorboard/; view with `tensorboard --logdir DIR/tensorboard`.")
+flags.DEFINE_bool("resume", True, "Rerunning a killed or crashed run resumes its training from the last finished "
+                  "epoch (per-epoch backups, removed on success); --noresume discards that backup and starts over.")
+flags.DEFINE_string("backup_dir", None, "Where the per-epoch training backups go (default: <output_dir>.backup, "
+                    "beside --output_dir).")
 flags.mark_flag_as_required("output_dir")
 
 
@@ -70,9 +77,10 @@ def config_from_flags():
                       schedule=FLAGS.prune_schedule)
     return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
                      text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
-                     seed=FLAGS.seed, precision=FLAGS.precision, latency_runs=FLAGS.latency_runs, image=image,
-                     text=text, prune=prune, num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
-                     tensorboard=FLAGS.tensorboard)
+                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
+                     latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
+                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
+                     tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
 
 
 def main(argv):

@@ -15,6 +15,7 @@ from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
+from keras_ssl.ssl.training import fit_callbacks
 
 SCHEDULES = ("polynomial", "constant")
 
@@ -35,6 +36,7 @@ class PruneConfig:
     ramp_fraction: float = 0.7
     max_updates: int = 20
     log_dir: str = ""  # TensorBoard: losses, and tfmot's per-layer sparsity and threshold at each epoch
+    backup_dir: str = ""  # per-epoch backup (weights, masks, pruning step) a killed run resumes from; empty = none
 
     def __post_init__(self):
         if not 0.0 <= self.initial_sparsity <= self.target_sparsity < 1.0:
@@ -74,6 +76,9 @@ def prune_magnitude(model, dataset, config, compile_fn):
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
     if config.log_dir:
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=config.log_dir))
+    # The pruning step, masks and thresholds are layer variables, so the backup carries them; it is saved after
+    # UpdatePruningStep re-masks at epoch end.  logs=False: PruningSummaries already is the TensorBoard callback.
+    callbacks += fit_callbacks(config, dataset, logs=False)
     wrapped.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=2)
     per_weight = check_sparsity(wrapped, config.target_sparsity)
     stripped = with_plain_recurrent_layers(tfmot.sparsity.keras.strip_pruning(wrapped))

@@ -15,7 +15,7 @@ from absl import logging
 from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import tensorboard
+from keras_ssl.ssl.training import fit_callbacks
 from tflite_export.convert import has_recurrent_layers
 
 ANNOTATABLE = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
@@ -32,6 +32,7 @@ class QATConfig:
     learning_rate: float = 1e-4
     layers: tuple = ("Dense", "Conv2D")  # annotated when the whole model cannot be (recurrent / integer inputs)
     log_dir: str = ""  # TensorBoard run folder; empty = no logs
+    backup_dir: str = ""  # per-epoch backup (weights and quantizer ranges) a killed run resumes from; empty = none
 
     def __post_init__(self):
         if self.epochs < 1 or not self.learning_rate > 0:
@@ -90,5 +91,5 @@ def quantize_aware(model, dataset, config, compile_fn):
                         "instead (tflite_export.convert.to_tflite(model, 'int8', calibration data)), or give "
                         "those layers a tfmot QuantizeConfig") from None
     compile_fn(qat)
-    qat.fit(dataset, epochs=config.epochs, verbose=2, callbacks=tensorboard(config.log_dir))
+    qat.fit(dataset, epochs=config.epochs, verbose=2, callbacks=fit_callbacks(config, dataset))
     return qat

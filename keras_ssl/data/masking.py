@@ -3,13 +3,15 @@
 15% of the real tokens (not padding or special ids) are chosen; of those 80% become [MASK], 10% a random word and
 10% stay as they are.  Labels are the original ids; the sample weight is 1 exactly at the chosen positions, so the
 loss and the masked-token accuracy only count what the model had to predict.  Masks are redrawn every epoch
-(dynamic masking) yet reproducible from one seed.
+(dynamic masking) yet reproducible from one seed: each batch's masks are keyed on (seed, epoch, step).
 """
 import dataclasses
 
 import numpy as np
 
+from keras_ssl.data.epochs import keyed_batches, step_seed, with_epoch
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL
+from keras_ssl.distribute import shard_by_data
 from keras_ssl.keras import tf
 
 
@@ -41,15 +43,17 @@ def mask_tokens(token_ids, seed, vocab_size, config=MaskingConfig()):
 
 
 def mlm_dataset(sequences, vocab_size, batch_size, seed=0, shuffle=True, config=MaskingConfig()):
-    """A tf.data pipeline of masked batches; shuffling and masks change each epoch, deterministically per seed."""
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(sequences, np.int32))
-    if shuffle:
-        ds = ds.shuffle(len(sequences), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds))
-    ds = ds.map(lambda ids, s: mask_tokens(ids, s, vocab_size, config), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size).map(lambda x, y, w: (x, y, normalize_weights(w)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    """A tf.data pipeline of masked batches; order and masks change each epoch and are a pure function of
+    (seed, epoch, step), so a run resumed from a backup sees the batches an uninterrupted one does (see epochs.py)."""
+    ds, epoch_var = keyed_batches(len(sequences), batch_size, seed, shuffle)
+    table = tf.constant(np.asarray(sequences, np.int32))
+
+    def masked_batch(idx, epoch, step):
+        inputs, labels, weights = mask_tokens(tf.gather(table, idx), step_seed(seed, epoch, step), vocab_size, config)
+        return inputs, labels, normalize_weights(weights)
+
+    ds = ds.map(masked_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return with_epoch(shard_by_data(ds.prefetch(tf.data.AUTOTUNE)), epoch_var)  # multi-worker: shard by element
 
 
 def normalize_weights(weights):

@@ -3,6 +3,7 @@ import dataclasses
 
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
+from keras_ssl.distribute import STRATEGIES
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
@@ -65,6 +66,7 @@ class PipelineConfig:
     recipe: str = "default"
     seed: int = 0
     precision: str = "float32"  # training only (see keras_ssl.ssl.precision); artifacts are exported from float32
+    strategy: str = "default"  # tf.distribute strategy for training (keras_ssl.distribute); batch sizes are global
     image: ImageTaskConfig = dataclasses.field(default_factory=ImageTaskConfig)
     text: TextTaskConfig = dataclasses.field(default_factory=TextTaskConfig)
     prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
@@ -72,6 +74,10 @@ class PipelineConfig:
     num_calibration: int = 100
     overwrite: bool = False  # replace an existing report and artifacts in output_dir
     tensorboard: bool = True  # write TensorBoard logs per stage under output_dir/tensorboard/
+    # Per-epoch training backups, one subfolder per fit; "" = <output_dir>.backup beside output_dir.  A rerun of a
+    # killed run resumes from them (keras_ssl/pipeline/resume.py); removed when the run succeeds.
+    backup_dir: str = ""
+    resume: bool = True  # False: discard an interrupted run's backup and train from epoch 0
     latency_runs: int = 200
     latency_warmup: int = 20
 
@@ -82,6 +88,8 @@ class PipelineConfig:
             raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {RECIPES}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}: use one of {PRECISIONS}")
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"unknown strategy {self.strategy!r}: use one of {STRATEGIES}")
         if not self.output_dir:
             raise UserError("output_dir is empty: pass --output_dir=DIR")
         if self.latency_runs < 1 or self.num_calibration < 1:

@@ -6,8 +6,9 @@ import numpy as np
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.data.images import load_images
+from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.conv_autoencoder import build_autoencoder
-from keras_ssl.pipeline.stages import with_logs
+from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.finetune import label_fraction_study
 from keras_ssl.ssl.precision import as_float32, precision_policy
@@ -32,25 +33,32 @@ def run_image_task(config, artifacts_dir, timer):
     Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
     """
     task = config.image
+    # Models are built and compiled inside the strategy's scope (a no-op for "default"); batch sizes are global.
+    strategy = make_strategy(config.strategy)
+    check_batch_sizes(strategy, pretrain=task.pretrain.batch_size, finetune=task.finetune.batch_size)
     with timer.stage("data"):
         data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
-    with timer.stage("pretrain"), precision_policy(config.precision):
+    with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
         autoencoder = build_autoencoder(task.classifier.encoder)
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
-        pretrain_autoencoder(autoencoder, data.x_train, pretrain)
+        pretrain_autoencoder(autoencoder, data.x_train, with_backup(pretrain, config, "pretrain"))
         recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
         reconstruction_mse = float(np.mean((recon - data.x_test) ** 2))
-    with timer.stage("finetune"), precision_policy(config.precision):
+    with timer.stage("finetune"), precision_policy(config.precision), strategy_scope(strategy):
         finetune = with_logs(dataclasses.replace(task.finetune, seed=config.seed), config, artifacts_dir, "finetune")
-        rows, models = label_fraction_study(data, autoencoder, task.classifier, finetune, task.label_fractions)
+        rows, models = label_fraction_study(data, autoencoder, task.classifier,
+                                            with_backup(finetune, config, "finetune"), task.label_fractions)
     # Compression and export work on float32 layers, whatever precision training used.
-    classifier = as_float32(models[(1.0, "finetune")])
-    with timer.stage("prune"):
+    with strategy_scope(strategy):  # a float32 rebuild must hold its variables in the same strategy
+        classifier = as_float32(models[(1.0, "finetune")])
+    with timer.stage("prune"), strategy_scope(strategy):
         dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
-        pruned = prune_magnitude(classifier, dataset, with_logs(config.prune, config, artifacts_dir, "prune"),
+        prune = with_backup(with_logs(config.prune, config, artifacts_dir, "prune"), config, "prune")
+        pruned = prune_magnitude(classifier, dataset, prune,
                                  lambda m: compile_for_logits(m, config.prune.learning_rate))
-    with timer.stage("qat"):
-        qat = quantize_aware(classifier, dataset, with_logs(config.qat, config, artifacts_dir, "qat"),
+    with timer.stage("qat"), strategy_scope(strategy):
+        qat = quantize_aware(classifier, dataset, with_backup(with_logs(config.qat, config, artifacts_dir, "qat"),
+                                                              config, "qat"),
                              lambda m: compile_for_logits(m, config.qat.learning_rate))
     with timer.stage("export"):
         evaluation = Evaluation(

@@ -1,7 +1,8 @@
 """The main job: runs one task end to end and writes its report, all-or-nothing.
 
 Everything is produced in a staging folder beside ``output_dir`` and moved in only when the whole run succeeded,
-so a failure (bad data, a crash, Ctrl-C) never leaves a partial report or artifact behind.
+so a failure (bad data, a crash, Ctrl-C) never leaves a partial report or artifact behind.  Training state is
+backed up every epoch outside the staging folder, so rerunning a killed or crashed run resumes it (resume.py).
 """
 import dataclasses
 import os
@@ -12,8 +13,10 @@ from keras_ssl.errors import UserError
 from keras_ssl.io_utils import staged_dir
 from keras_ssl.pipeline.image_task import run_image_task
 from keras_ssl.pipeline.report import build_report, write_report
+from keras_ssl.pipeline.resume import backup_folder
 from keras_ssl.pipeline.stages import StageTimer
 from keras_ssl.pipeline.text_task import run_text_task
+from keras_ssl.pipeline.workers import for_this_worker
 
 TASK_RUNNERS = {"image": run_image_task, "text": run_text_task}
 
@@ -28,9 +31,11 @@ def check_output_dir(config):
 
 def run_pipeline(config):
     """Runs ``config.task`` and returns (report dict, markdown)."""
+    config = for_this_worker(config)  # creates the strategy; non-chief workers write to a scratch folder
     check_output_dir(config)
     timer = StageTimer()
-    with staged_dir(config.output_dir) as stage:
+    # The backup folder is left last: it is removed only once the outputs are in place (see resume.py).
+    with backup_folder(config), staged_dir(config.output_dir) as stage:
         artifacts = os.path.join(stage, "artifacts")
         os.makedirs(artifacts)
         variants, baseline, ssl, export = TASK_RUNNERS[config.task](config, artifacts, timer)

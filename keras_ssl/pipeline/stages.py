@@ -1,5 +1,5 @@
 """Stage timing (each stage logs when it starts and how long it took; the report keeps the numbers) and
-per-stage TensorBoard folders."""
+per-stage TensorBoard and backup folders."""
 import contextlib
 import dataclasses
 import os
@@ -31,3 +31,16 @@ def with_logs(stage_config, config, artifacts_dir, name):
     if not config.tensorboard:
         return stage_config
     return dataclasses.replace(stage_config, log_dir=os.path.join(os.path.dirname(artifacts_dir), "tensorboard", name))
+
+
+def backup_root(config):
+    """The run's backup folder: ``config.backup_dir``, or ``<output_dir>.backup`` beside ``output_dir``.
+
+    Never inside the staging folder: a failed run deletes that, and the backup must outlive the run it rescues."""
+    return os.path.abspath(config.backup_dir or os.path.abspath(config.output_dir).rstrip(os.sep) + ".backup")
+
+
+def with_backup(stage_config, config, name):
+    """``stage_config`` with its backup folder set to ``<backup root>/<name>``: a backup holds one model's state,
+    so every fit gets its own folder (fits inside a stage add their own subfolders, see ``label_fraction_study``)."""
+    return dataclasses.replace(stage_config, backup_dir=os.path.join(backup_root(config), name))

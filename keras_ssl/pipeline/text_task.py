@@ -8,10 +8,11 @@ from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.data.masking import fixed_masked_set, mlm_dataset, unigram_accuracy
 from keras_ssl.data.text import load_corpus
 from keras_ssl.data.tokenizer import Vocabulary, to_sequences
+from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.pipeline.image_task import prune_recipe_name
-from keras_ssl.pipeline.stages import with_logs
+from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_mlm
@@ -46,6 +47,9 @@ def run_text_task(config, artifacts_dir, timer):
     Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
     """
     task = config.text
+    # Models are built and compiled inside the strategy's scope (a no-op for "default"); batch sizes are global.
+    strategy = make_strategy(config.strategy)
+    check_batch_sizes(strategy, pretrain=task.pretrain.batch_size)
     with timer.stage("data"):
         docs = load_corpus(config.text_files)
         if task.max_docs:
@@ -54,17 +58,21 @@ def run_text_task(config, artifacts_dir, timer):
         mlm_config = dataclasses.replace(task.mlm, vocab_size=len(vocab))
         train, test, (inputs, labels, weights) = masked_eval_split(
             docs, vocab, mlm_config.seq_len, task.test_fraction, task.max_eval_sequences, config.seed)
-    with timer.stage("pretrain"), precision_policy(config.precision):
+    with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
         mlm = build_mlm(mlm_config)
-        pretrain_mlm(mlm, train, len(vocab), pretrain, val_data=(inputs, labels, weights))
-    mlm = as_float32(mlm)  # compression and export work on float32 layers, whatever precision training used
-    with timer.stage("prune"):
+        pretrain_mlm(mlm, train, len(vocab), with_backup(pretrain, config, "pretrain"),
+                     val_data=(inputs, labels, weights))
+    with strategy_scope(strategy):
+        mlm = as_float32(mlm)  # compression and export work on float32 layers, whatever precision training used
+    with timer.stage("prune"), strategy_scope(strategy):
         dataset = mlm_dataset(train, len(vocab), pretrain.batch_size, seed=config.seed)
-        pruned = prune_magnitude(mlm, dataset, with_logs(config.prune, config, artifacts_dir, "prune"),
+        pruned = prune_magnitude(mlm, dataset, with_backup(with_logs(config.prune, config, artifacts_dir, "prune"),
+                                                           config, "prune"),
                                  lambda m: compile_for_logits(m, config.prune.learning_rate, sparse_weighted=True))
-    with timer.stage("qat"):
-        qat = quantize_aware(mlm, dataset, with_logs(config.qat, config, artifacts_dir, "qat"),
+    with timer.stage("qat"), strategy_scope(strategy):
+        qat = quantize_aware(mlm, dataset, with_backup(with_logs(config.qat, config, artifacts_dir, "qat"),
+                                                       config, "qat"),
                              lambda m: compile_for_logits(m, config.qat.learning_rate, sparse_weighted=True))
     with timer.stage("export"):
         chosen = weights > 0

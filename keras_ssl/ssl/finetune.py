@@ -11,7 +11,7 @@ from absl import logging
 from keras_ssl.data.images import label_subset
 from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import build_classifier, load_encoder_weights, set_encoder_trainable
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits, tensorboard
+from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits, fit_callbacks
 
 METHODS = ("scratch", "linear_probe", "finetune")
 
@@ -21,7 +21,7 @@ def train_classifier(model, x, y, config):
     compile_for_logits(model, config.learning_rate)
     ds = classification_dataset(x, y, config.batch_size, seed=config.seed)
     return model.fit(ds, epochs=config.epochs_for(len(x)), verbose=config.verbose,
-                     callbacks=tensorboard(config.log_dir)).history
+                     callbacks=fit_callbacks(config, ds)).history
 
 
 def make_classifier(method, classifier_config, autoencoder, seed):
@@ -41,8 +41,9 @@ def label_fraction_study(data, autoencoder, classifier_config, config, fractions
         idx = label_subset(data.y_train, fraction, seed=config.seed)
         for method in methods:
             model = make_classifier(method, classifier_config, autoencoder, config.seed)
-            run_config = dataclasses.replace(
-                config, log_dir=config.log_dir and os.path.join(config.log_dir, f"{method}_labels{fraction:g}"))
+            run = f"{method}_labels{fraction:g}"  # each fit gets its own log and backup folder
+            run_config = dataclasses.replace(config, log_dir=config.log_dir and os.path.join(config.log_dir, run),
+                                             backup_dir=config.backup_dir and os.path.join(config.backup_dir, run))
             train_classifier(model, data.x_train[idx], data.y_train[idx], run_config)
             acc = classifier_accuracy(model, data.x_test, data.y_test)
             logging.info("label fraction %.3g (%d labels) %-12s test accuracy %.4f", fraction, len(idx), method, acc)

@@ -1,16 +1,21 @@
 """Self-supervised pretraining: image reconstruction and masked-token prediction, on unlabeled data only."""
+import numpy as np
+
+from keras_ssl.data.epochs import array_dataset, with_epoch
 from keras_ssl.data.masking import mlm_dataset, normalize_weights
-from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import compile_for_logits, tensorboard
+from keras_ssl.keras import tf, tf_keras
+from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
 
 
 def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
     """Trains the autoencoder to reproduce its input (MSE); the encoder learns features without any label."""
     tf_keras.utils.set_random_seed(config.seed)
     autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="mse")
-    history = autoencoder.fit(x_unlabeled, x_unlabeled, epochs=config.epochs, batch_size=config.batch_size,
-                              shuffle=True, validation_data=None if x_val is None else (x_val, x_val),
-                              verbose=config.verbose, callbacks=tensorboard(config.log_dir))
+    # A keyed dataset, not fit(x, shuffle=True): Keras's own shuffle would replay epoch 0's order after a resume.
+    ds, epoch_var = array_dataset((x_unlabeled.astype(np.float32),), config.batch_size, seed=config.seed)
+    ds = with_epoch(ds.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE), epoch_var)
+    history = autoencoder.fit(ds, epochs=config.epochs, validation_data=None if x_val is None else (x_val, x_val),
+                              verbose=config.verbose, callbacks=fit_callbacks(config, ds))
     return history.history
 
 
@@ -23,5 +28,5 @@ def pretrain_mlm(mlm, train_sequences, vocab_size, config, val_data=None):
         inputs, labels, weights = val_data
         val_data = (inputs, labels, normalize_weights(weights).numpy())
     history = mlm.fit(ds, epochs=config.epochs, validation_data=val_data, verbose=config.verbose,
-                      callbacks=tensorboard(config.log_dir))
+                      callbacks=fit_callbacks(config, ds))
     return history.history

@@ -4,15 +4,19 @@ import math
 
 import numpy as np
 
+from keras_ssl.data.epochs import array_dataset, epoch_sync, with_epoch
+from keras_ssl.distribute import shard_by_data
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
+from keras_ssl.ssl.backup import CheckedBackupAndRestore
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Settings for one Keras training stage; invalid values raise UserError.
 
-    ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard.
+    ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard;
+    ``backup_dir`` per-epoch backups that let a killed fit resume (one folder per fit: it holds one model's state).
     """
     epochs: int = 10
     batch_size: int = 64
@@ -22,6 +26,7 @@ class TrainConfig:
     seed: int = 0
     verbose: int = 2
     log_dir: str = ""  # TensorBoard run folder (losses and metrics per epoch); empty = no logs
+    backup_dir: str = ""  # per-epoch backup; a rerun after a kill resumes from it (see fit_callbacks); empty = none
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -41,12 +46,21 @@ def tensorboard(log_dir, *extra):
         if log_dir else list(extra)
 
 
+def fit_callbacks(config, data=None, logs=True):
+    """The callbacks of every keras_ssl fit on ``data``: TensorBoard (``config.log_dir``, unless ``logs`` is False),
+    the epoch sync of keyed datasets (resumed runs see the same batches), and, last so it saves after the others'
+    epoch-end work (e.g. pruning's re-mask), per-epoch backup and resume in ``config.backup_dir``."""
+    callbacks = tensorboard(config.log_dir if logs else "", *epoch_sync(data))
+    if config.backup_dir:
+        callbacks.append(CheckedBackupAndRestore(config.backup_dir))
+    return callbacks
+
+
 def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
-    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each epoch when ``shuffle``."""
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int64)))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each epoch when ``shuffle``, in an order
+    keyed on (seed, epoch) so a resumed fit sees the same batches (see ``keras_ssl.data.epochs``)."""
+    ds, epoch_var = array_dataset((x.astype(np.float32), y.astype(np.int64)), batch_size, seed, shuffle)
+    return with_epoch(shard_by_data(ds.prefetch(tf.data.AUTOTUNE)), epoch_var)  # multi-worker: shard by element
 
 
 def compile_for_logits(model, learning_rate, sparse_weighted=False):

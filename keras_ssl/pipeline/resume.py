@@ -1,0 +1,99 @@
+"""Resuming the main job after a kill: one backup folder per run, tied to the settings that made it.
+
+``<output_dir>.backup/`` holds ``config.json`` (the settings that change what training computes) and one subfolder
+per fit (``pretrain/``, ``finetune/<method>_labels<f>/``, ``prune/``, ``qat/``), each a ``BackupAndRestore`` folder.
+Rerunning the same command resumes the fit that was cut from its last finished epoch.  Fits that had finished
+already (their backups are deleted when they end) train again from epoch 0 with the same seed: simple, and only
+the interrupted stage's progress is worth keeping.  A backup made with other settings is refused, not used: its
+weights would silently continue a different run.  The staging folders killed runs left behind are removed.
+"""
+import contextlib
+import dataclasses
+import glob
+import json
+import os
+import shutil
+
+from absl import logging
+
+from keras_ssl.errors import UserError
+from keras_ssl.io_utils import atomic_write_json
+from keras_ssl.pipeline.stages import backup_root
+
+MARKER = "config.json"
+# Fields that do not change any trained weight: a rerun may change them and still resume.
+NOT_TRAINING = ("overwrite", "resume", "tensorboard", "backup_dir", "latency_runs", "latency_warmup",
+                "num_calibration")
+
+
+def training_settings(config):
+    """The config as JSON-ready data, without the fields that do not affect training."""
+    settings = json.loads(json.dumps(dataclasses.asdict(config)))
+    for name in NOT_TRAINING:
+        settings.pop(name, None)
+    return settings
+
+
+def first_difference(saved, wanted, path=""):
+    """``"a.b: old != new"`` for the first field that differs between two JSON trees, or None."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        for key in sorted(set(saved) | set(wanted)):
+            found = first_difference(saved.get(key), wanted.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if saved == wanted else f"{path}: {saved!r} != {wanted!r}"
+
+
+def check_backup(root, config):
+    """Prepares ``root`` for this run: refuses a folder that is not ours or a backup of other settings, discards
+    it on ``resume=False``; returns True when there is a backup to resume from."""
+    marker = os.path.join(root, MARKER)
+    if os.path.isdir(root) and os.listdir(root) and not os.path.isfile(marker):
+        raise UserError(f"backup folder {root} exists and is not a keras-ssl backup: choose another --backup_dir")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UserError(f"backup folder {root} is an existing file: choose another --backup_dir")
+    if os.path.isfile(marker) and not config.resume:
+        logging.info("--noresume: discarding the interrupted run's backup in %s", root)
+        shutil.rmtree(root)
+    if not os.path.isfile(marker):
+        return False
+    try:
+        with open(marker, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {marker} ({e}): delete {root} or pass --noresume to start over") from None
+    difference = first_difference(saved, training_settings(config))
+    if difference:
+        raise UserError(f"{root} holds the backup of an interrupted run with other settings ({difference}): rerun "
+                        "that command to finish it, or pass --noresume to discard it")
+    return True
+
+
+def remove_stale_staging(output_dir):
+    """Deletes the staging folders (``io_utils.staged_dir``: ``.<name>.staging-*`` beside ``output_dir``) that killed
+    runs left: a kill skips their cleanup, and the backup proves such a run existed.  Nothing in them is trusted."""
+    final_dir = os.path.abspath(output_dir)
+    for path in glob.glob(os.path.join(os.path.dirname(final_dir), "." + os.path.basename(final_dir) + ".staging-*")):
+        logging.info("removing %s, left by the interrupted run", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def backup_folder(config):
+    """Yields the run's backup folder; it is removed when the run succeeds and kept when it fails with something
+    to resume (a kill skips all of this, which is the point)."""
+    root = backup_root(config)
+    if check_backup(root, config):
+        logging.info("resuming the interrupted run backed up in %s: the cut stage continues from its last finished "
+                     "epoch; stages that had finished train again", root)
+        remove_stale_staging(config.output_dir)
+    else:
+        atomic_write_json(os.path.join(root, MARKER), training_settings(config))
+    try:
+        yield root
+    except BaseException:
+        if os.listdir(root) == [MARKER]:  # nothing trained yet: leave no empty backup behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
