@@ -29,17 +29,22 @@ def validate_tflite(path, reference, inputs, top1=argmax_top1, score=None, max_d
     """Runs the .tflite at ``path`` on ``inputs`` and compares with ``reference`` (the Keras outputs).
 
     ``passed`` holds when accuracy is within ``max_drop_points`` of Keras (or, without a score, when top-1 agrees
-    on at least 99% of inputs).  Returns (result dict, artifact outputs).
+    on at least ``MIN_UNSCORED_AGREEMENT`` of inputs).  Returns (result dict, artifact outputs).
     """
     outputs = TFLiteModel(model_path=path, num_threads=1).predict(inputs)
     return judge(compare_outputs(outputs, reference, top1, score), max_drop_points), outputs
 
 
+# Without labels only agreement can be judged; int8 flips a few near-tie predictions even when accuracy holds.
+MIN_UNSCORED_AGREEMENT = 0.97
+
+
 def judge(result, max_drop_points=1.0):
-    """Adds ``passed``: accuracy within ``max_drop_points`` of the source, or ≥ 99% top-1 agreement if unscored."""
+    """Adds ``passed``: accuracy within ``max_drop_points`` of the source, or, when there is no score (no labels),
+    top-1 agreement of at least ``MIN_UNSCORED_AGREEMENT``."""
     if "accuracy" in result:
         result["passed"] = result["accuracy_drop_points"] <= max_drop_points
     else:
-        result["passed"] = result["top1_agreement"] >= 0.99
+        result["passed"] = result["top1_agreement"] >= MIN_UNSCORED_AGREEMENT
     result["max_drop_points"] = max_drop_points
     return result
