@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from keras_ssl.data.images import load_images
+from keras_ssl.data.images import labels_text, load_images
 from keras_ssl.data.text import load_corpus
 from keras_ssl.data.tokenizer import Vocabulary
 from keras_ssl.errors import UserError
@@ -35,7 +35,7 @@ def image_eval(input_shape, data_path=None, seed=0, num_classes=10):
     data = load_images(data_path, image_size=size, seed=seed)
     return TaskData(data.x_test, lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
                     lambda out: np.argmax(out, -1), data.x_train,
-                    {"labels.txt": "".join(f"{c}\n" for c in range(num_classes))})
+                    {"labels.txt": labels_text(num_classes)})
 
 
 def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskConfig()):

@@ -110,3 +110,8 @@ def label_subset(y, fraction, seed=0):
         k = max(1, int(round(fraction * len(idx))))
         picked.append(rng.choice(idx, size=k, replace=False))
     return np.sort(np.concatenate(picked))
+
+
+def labels_text(num_classes):
+    """The labels.txt shipped beside image artifacts: one class name per line, in logit order (digits: 0..9)."""
+    return "".join(f"{c}\n" for c in range(num_classes))

@@ -5,7 +5,7 @@ import numpy as np
 
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
-from keras_ssl.data.images import load_images
+from keras_ssl.data.images import labels_text, load_images
 from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.pipeline.stages import with_backup, with_logs
@@ -64,7 +64,7 @@ def run_image_task(config, artifacts_dir, timer):
         evaluation = Evaluation(
             inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
             top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
-            associated_files={"labels.txt": "".join(f"{c}\n" for c in range(task.classifier.num_classes))},
+            associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
             latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
         compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
                       ("qat_int8", qat, "qat-int8")]
