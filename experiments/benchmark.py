@@ -21,6 +21,7 @@ flags.DEFINE_string("baseline", None, "Which graph ratios are against (a --graph
 flags.DEFINE_enum("task", None, ["image", "text"], "Measure accuracy on this task's test split too.")
 flags.DEFINE_string("data_path", None, "Local mnist.npz for --task=image (default: embedded digits).")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")
+flags.DEFINE_bool("stream_text", False, "The test split of a pipeline run made with --stream_text (same files).")
 flags.DEFINE_string("vocab", None, "vocab.txt for --task=text (default: vocab.txt beside the first graph).")
 flags.DEFINE_list("thread_sweep", None, "Also time every graph at these thread counts, e.g. 1,2.")
 flags.DEFINE_list("batch_sweep", None, "Also time every graph at these batch sizes, e.g. 1,8,32.")
@@ -59,7 +60,8 @@ def main(argv):
                                  use_xnnpack=FLAGS.use_xnnpack, batch_size=FLAGS.batch_size)
         request = BenchmarkRequest(
             graphs=list(FLAGS.graph), config=config, baseline=FLAGS.baseline, task=FLAGS.task,
-            data_path=FLAGS.data_path, text_files=FLAGS.text_files, vocab=FLAGS.vocab,
+            data_path=FLAGS.data_path, text_files=FLAGS.text_files, stream_text=FLAGS.stream_text,
+            vocab=FLAGS.vocab,
             thread_sweep=_ints("thread_sweep", FLAGS.thread_sweep) if FLAGS.thread_sweep else [],
             batch_sweep=_ints("batch_sweep", FLAGS.batch_sweep) if FLAGS.batch_sweep else [],
             output_json=FLAGS.output_json, output_csv=FLAGS.output_csv, output_plot=FLAGS.output_plot,

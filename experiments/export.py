@@ -20,6 +20,7 @@ flags.DEFINE_enum("task", None, ["image", "text"], "Calibration data, accuracy a
                   "splits (the pipeline's). Without it, pass --calibration_npy for int8 modes.")
 flags.DEFINE_string("data_path", None, "Local mnist.npz for --task=image (default: embedded digits).")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")
+flags.DEFINE_bool("stream_text", False, "The test split of a pipeline run made with --stream_text (same files).")
 flags.DEFINE_string("vocab", None, "vocab.txt for --task=text (default: vocab.txt beside --model).")
 flags.DEFINE_string("calibration_npy", None, "An .npy of real model inputs, for calibration without --task.")
 flags.DEFINE_integer("num_calibration", 100, "Representative inputs used to calibrate int8/int16x8.", lower_bound=1)
@@ -44,7 +45,8 @@ def main(argv):
     try:
         request = ExportRequest(
             model=FLAGS.model, output_dir=FLAGS.output_dir, modes=tuple(FLAGS.modes), task=FLAGS.task,
-            data_path=FLAGS.data_path, text_files=tuple(FLAGS.text_files or ()), vocab=FLAGS.vocab,
+            data_path=FLAGS.data_path, text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
+            vocab=FLAGS.vocab,
             calibration_npy=FLAGS.calibration_npy, num_calibration=FLAGS.num_calibration,
             num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, allow_flex=FLAGS.allow_flex,
             unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite, max_drop_points=FLAGS.max_drop_points)

@@ -14,8 +14,15 @@ flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image a
 flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
 flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
+flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epoch instead of loading them "
+                  "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
 flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
-flags.DEFINE_enum("recipe", "default", ["default"], "Compression recipe: default = magnitude pruning + int8 PTQ.")
+flags.DEFINE_string("recipe", None, "Compression recipe: default (pruning + QAT rows), auto (accuracy-aware "
+                    "search for the smallest int8 artifact within --budget_points), or a named recipe: tutorial, "
+                    "prune-cluster-pqat, 2of4-int8, distill-prune, lottery, channels-finetune (image). Every "
+                    "non-default run also reports the tfmot tutorial recipe as a peer row.")
+flags.DEFINE_string("recipe_file", None, "Run a recipe saved as JSON (e.g. DIR/chosen_recipe.json of an auto run).")
+flags.DEFINE_float("budget_points", None, "--recipe=auto: allowed accuracy drop vs the float model, in points.")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Training precision (Keras mixed-precision policy). Artifacts are always exported from float32 "
                   "layers; on this CPU mixed_float16 trains ~4x slower, bfloat16 at float32 speed.")
@@ -71,12 +78,15 @@ def config_from_flags():
                                                                  image_size=FLAGS.image_size)),
         pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size),
         finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
-    text = _override(text, mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
+    text = _override(text, stream=FLAGS.stream_text or None,
+                     mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
                      pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size))
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
                       schedule=FLAGS.prune_schedule)
     return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
                      text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
+                     recipe_file=FLAGS.recipe_file,
+                     search=_override(config.search, budget_points=FLAGS.budget_points),
                      seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
                      latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
                      num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,

@@ -85,12 +85,13 @@ def _describe(code):
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
-def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_seconds=0.1):
+def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_seconds=0.1, stop_when=None):
     """Starts one process per entry of ``commands`` (argument lists) as workers 0..N-1 of a local cluster.
 
     ``{index}`` in an argument becomes the worker's index.  Returns a LaunchResult once every worker exited 0,
     or as soon as one fails or ``timeout`` seconds pass (the rest are then SIGKILLed); it never raises for a
-    worker's failure.  ``stream`` gets the prefixed output (None: only kept in the result).
+    worker's failure.  ``stream`` gets the prefixed output (None: only kept in the result).  ``stop_when()``, polled
+    while they run, SIGKILLs them all when it returns True (tests use it to kill a cluster mid-training).
     """
     if not commands or not all(commands):
         raise UserError("no worker command given: pass the command to run after `--`")
@@ -114,7 +115,7 @@ def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_second
             thread = threading.Thread(target=_pump, args=(index, proc.stdout, outputs[-1], stream, lock), daemon=True)
             thread.start()
             threads.append(thread)
-        message = _wait(procs, start + timeout, timeout, poll_seconds)
+        message = _wait(procs, start + timeout, timeout, poll_seconds, stop_when)
     finally:
         _kill(procs)
         for thread in threads:
@@ -125,7 +126,7 @@ def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_second
                         seconds=round(time.monotonic() - start, 2))
 
 
-def _wait(procs, deadline, timeout, poll_seconds):
+def _wait(procs, deadline, timeout, poll_seconds, stop_when=None):
     """None once every worker exited 0; else the one-line reason the launch failed (the caller kills the rest)."""
     while True:
         codes = [proc.poll() for proc in procs]
@@ -137,6 +138,8 @@ def _wait(procs, deadline, timeout, poll_seconds):
             return f"worker {i} of {len(procs)} {_describe(codes[i])}{rest}"
         if all(code == 0 for code in codes):
             return None
+        if stop_when is not None and stop_when():
+            return "stopped on request: killed every worker (SIGKILL)"
         if time.monotonic() >= deadline:
             running = [str(j) for j, code in enumerate(codes) if code is None]
             return (f"timed out after {timeout:g} s with worker(s) {', '.join(running)} still running (a "

@@ -24,6 +24,8 @@ from keras_ssl.pipeline.resume import backup_folder
 from keras_ssl.ssl.training import TrainConfig, classification_dataset, compile_for_logits, fit_callbacks
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_job.py")
+MW_JOB = os.path.join(os.path.dirname(JOB), "mw_resume_job.py")
+MW_EPOCHS = 6
 TIMEOUT_S = 120  # per job process; a healthy one takes ~10 s
 MLM_EPOCHS, PRUNE_EPOCHS = 8, 6
 # Measured on this 2-core CPU (dropout 0, as here): uninterrupted and resumed runs ended with bit-identical weights
@@ -204,3 +206,30 @@ def test_pipeline_backup_is_tied_to_its_settings(tmp_path):
     with pytest.raises(UserError, match="not a keras-ssl backup"):
         with backup_folder(PipelineConfig(output_dir=str(tmp_path / "out"), backup_dir=str(tmp_path / "mine"))):
             pass
+
+
+def test_a_killed_multi_worker_run_resumes_on_every_worker(tmp_path):
+    """Two workers on 127.0.0.1, SIGKILLed together mid-training, rerun: both restore the chief's backup at the same
+    epoch (a worker starting elsewhere would hang the cluster), and end bit-identical to an uninterrupted cluster."""
+    from keras_ssl.launch import launch
+
+    def job(name, **kwargs):
+        command = [sys.executable, MW_JOB, str(tmp_path / name), str(MW_EPOCHS)]
+        return launch([command] * 2, timeout=TIMEOUT_S, cwd=os.path.dirname(JOB), stream=None, **kwargs)
+
+    def weights(result):
+        assert result.ok, f"{result.message}: {result.outputs[0][-15:]}"
+        digests = {line.split()[-1] for lines in result.outputs for line in lines if line.startswith("WEIGHTS")}
+        assert len(digests) == 1, f"workers disagree: {digests}"
+        return digests.pop()
+
+    uninterrupted = weights(job("uninterrupted"))
+    backup = str(tmp_path / "resumed.backup" / "finetune")
+    killed = job("resumed", stop_when=lambda: _saved_epochs(backup) >= 2)
+    assert killed.message.startswith("stopped on request") and 2 <= _saved_epochs(backup) < MW_EPOCHS
+    resumed = job("resumed")
+    for lines in resumed.outputs:
+        assert any("resuming from backup" in line and "finetune/chief/ckpt-" in line for line in lines), lines[-15:]
+    assert weights(resumed) == uninterrupted
+    assert json.loads((tmp_path / "resumed" / "result.json").read_text())["weights"] == uninterrupted
+    assert not os.path.exists(str(tmp_path / "resumed.backup")), "the chief removes the backup after success"

@@ -9,6 +9,8 @@ import pytest
 
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
+from keras_ssl.compress.search import SearchConfig
+from keras_ssl.data.text import load_pydoc_corpus
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.pipeline.config import ImageTaskConfig, PipelineConfig, TextTaskConfig
 from keras_ssl.pipeline.run import run_pipeline
@@ -81,12 +83,22 @@ def test_image_pipeline_end_to_end(tmp_path):
     out = str(tmp_path / "image")
     fast = TrainConfig(epochs=2, verbose=0)
     config = PipelineConfig(
-        task="image", output_dir=out,
+        task="image", output_dir=out, recipe="auto",
         image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.1,)),
-        prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
-    report, _ = run_pipeline(config)
-    _check_report(out, "image")
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1,
+        search=SearchConfig(budget_points=50.0, sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(100.0,),
+                            prune=PruneConfig(epochs=1)))
+    report, markdown = run_pipeline(config)
+    _check_report(out, "image", extra=["tutorial", "auto_best"])
     rows = {v["name"]: v for v in report["variants"]}
+    # --recipe=auto: the tfmot tutorial peer row, the search's choice, its record, plot and re-runnable recipe.
+    assert rows["tutorial"]["recipe"] == "prune(0.8)+int8" and rows["tutorial"]["sparsity"] >= 0.79
+    assert rows["auto_best"]["recipe"] == report["search"]["chosen_recipe"]
+    chosen = json.load(open(os.path.join(out, "chosen_recipe.json")))
+    assert chosen["name"] == report["search"]["chosen"] and chosen["steps"][0]["kind"] == "prune"
+    assert json.load(open(os.path.join(out, "search.json")))["sensitivity"]
+    assert os.path.getsize(os.path.join(out, "search_pareto.png")) > 1000 and "## Accuracy-aware search" in markdown
+    assert report["ssl"]["train_images"] < 1437, "the search's validation images are held out of training"
     assert rows["tflite_float32"]["agreement_with_keras"] >= 0.99
     assert rows["tflite_int8_io"]["io_dtypes"] == {"inputs": ["int8"], "outputs": ["int8"]}
     # The CNN's int8 graph runs entirely in XNNPACK: that is what makes it faster than float32 (README).
@@ -98,13 +110,19 @@ def test_image_pipeline_end_to_end(tmp_path):
 
 
 def test_text_pipeline_end_to_end(tmp_path):
+    """Streamed from files (--stream_text); the in-memory corpus path runs in tests/test_notebooks.py."""
     out = str(tmp_path / "text")
+    files = []
+    for i, doc in enumerate(load_pydoc_corpus()[:15]):
+        files.append(str(tmp_path / f"doc{i}.txt"))
+        with open(files[-1], "w", encoding="utf-8") as f:
+            f.write(doc)
     config = PipelineConfig(
-        task="text", output_dir=out,
+        task="text", output_dir=out, text_files=tuple(files),
         text=TextTaskConfig(mlm=MLMConfig(vocab_size=200, seq_len=8, embedding_dim=8, lstm_units=8),
                             # 1 epoch at 1e-3 left near-flat logits whose int8 argmax flipped (QAT row 9-14 points off
                             # its source on 44 positions, seeds 0/2/3); 4 epochs at 1e-2: 0 points on seeds 0-5.
-                            pretrain=TrainConfig(epochs=4, learning_rate=1e-2, verbose=0), max_docs=15,
+                            pretrain=TrainConfig(epochs=4, learning_rate=1e-2, verbose=0), stream=True,
                             max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
@@ -112,6 +130,7 @@ def test_text_pipeline_end_to_end(tmp_path):
     assert "16x8" in report["export"]["skipped"][0]["reason"]
     ssl = report["ssl"]
     assert 0.0 < ssl["unigram_accuracy"] < 1.0 and ssl["masked_positions"] > 0
+    assert ssl["streamed"] and ssl["test_sequences"] == 40 and ssl["data"] == "files"
     assert ssl["masked_token_accuracy"] == report["variants"][0]["accuracy"]
     vocab = open(os.path.join(out, "artifacts", "vocab.txt")).read().split("\n")
     assert vocab[:3] == ["[PAD]", "[UNK]", "[MASK]"] and len(vocab) - 1 == ssl["vocab_size"]

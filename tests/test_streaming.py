@@ -7,11 +7,13 @@ import sys
 import numpy as np
 import pytest
 
+from keras_ssl.data.stream_split import Holdout, scan
 from keras_ssl.data.streaming import build_vocabulary, stream_windows, streaming_mlm_dataset
 from keras_ssl.data.text import load_pydoc_corpus, load_text_files
 from keras_ssl.data.text_shards import read_blocks, shard_pieces
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL, PAD_ID, Vocabulary, to_sequences
 from keras_ssl.errors import UserError
+from keras_ssl.ssl.training import TrainConfig, fit_callbacks
 
 # Cut points that only whole-text tokenizing gets right if blocks were cut anywhere: mark runs, CRLF, a BOM,
 # Unicode spaces (U+3000, U+00A0), a dotted capital I (lower() makes 2 characters), a final sigma, long tokens.
@@ -107,6 +109,56 @@ def test_the_mlm_trains_on_the_stream(pydoc_files, tiny_mlm_config):
     mlm = compile_for_logits(build_mlm(tiny_mlm_config), 1e-2, sparse_weighted=True)
     history = mlm.fit(ds, steps_per_epoch=5, epochs=2, verbose=0).history
     assert np.isfinite(history["loss"]).all() and len(history["loss"]) == 2
+
+
+def test_stream_passes_are_keyed_on_seed_and_epoch(pydoc_files):
+    """A resumed run rebuilds the dataset: its epoch e must be the uninterrupted run's epoch e, not epoch 0."""
+    paths, vocab, _ = pydoc_files
+    ds = streaming_mlm_dataset(paths, vocab, 32, batch_size=64, seed=5, shuffle_buffer=256)
+    epochs = [[b[0].numpy() for b in ds] for _ in range(3)]
+    assert not np.array_equal(epochs[1][0], epochs[2][0]), "a new order and new masks each pass"
+    assert sorted(map(bytes, np.concatenate(epochs[1]))) != sorted(map(bytes, np.concatenate(epochs[2]))), "masks"
+    fresh = streaming_mlm_dataset(paths, vocab, 32, batch_size=64, seed=5, shuffle_buffer=256)
+    iterator = iter(fresh)
+    fit_callbacks(TrainConfig(), fresh)[0].on_epoch_begin(2)  # what Keras does when it resumes at epoch 2
+    for expected in epochs[2][:3]:
+        np.testing.assert_array_equal(next(iterator)[0].numpy(), expected)
+
+
+def test_hash_holdout_keeps_test_windows_out_of_training(pydoc_files):
+    paths, vocab, expected = pydoc_files
+    holdout = Holdout(seed=0, rate=0.1)
+    split = scan(paths, vocab, 32, holdout, max_eval=50, num_calibration=20)
+    test_rows = {bytes(row) for row in expected[holdout.is_test(expected)]}
+    assert split.num_train + split.num_held_out == len(expected)
+    assert abs(split.num_held_out / len(expected) - 0.1) < 0.03
+    assert len(split.test) == 50 and {bytes(row) for row in split.test} <= test_rows
+    ds = streaming_mlm_dataset(paths, vocab, 32, batch_size=64, keep=holdout.is_train,
+                               steps=-(-split.num_train // 64))
+    assert int(ds.cardinality()) == -(-split.num_train // 64)
+    trained = np.concatenate([labels.numpy() for _, labels, _ in ds])
+    assert len(trained) == split.num_train and not {bytes(row) for row in trained} & test_rows
+    assert not {bytes(row) for row in split.calibration} & test_rows and len(split.calibration) == 20
+    assert split.token_counts.argmax() == np.bincount(trained[trained >= NUM_SPECIAL]).argmax()
+    assert (Holdout(seed=1, rate=0.1).is_test(expected) != holdout.is_test(expected)).any(), "seeded"
+
+
+def test_streamed_text_split_feeds_the_pipeline(pydoc_files):
+    from keras_ssl.pipeline.config import PipelineConfig, TextTaskConfig
+    from keras_ssl.models.bilstm_mlm import MLMConfig
+    from keras_ssl.pipeline.text_data import load_text
+
+    paths, vocab, expected = pydoc_files
+    config = PipelineConfig(task="text", text_files=tuple(paths), num_calibration=10, text=TextTaskConfig(
+        mlm=MLMConfig(vocab_size=2000, seq_len=32), stream=True, max_eval_sequences=40))
+    streamed_vocab, split = load_text(config)
+    assert streamed_vocab.tokens == vocab.tokens and split.streamed and split.num_test == 40
+    assert split.num_train > 0.97 * len(expected), "a few hundred held out, not test_fraction of a big corpus"
+    inputs, labels, weights = split.eval_set
+    assert inputs.shape == (40, 32) and (weights > 0).any() and 0.0 < split.unigram_accuracy() < 1.0
+    assert int(split.train_dataset(64, 0).cardinality()) == -(-split.num_train // 64)
+    with pytest.raises(UserError, match="--stream_text reads --text_files"):
+        load_text(PipelineConfig(task="text", text=TextTaskConfig(stream=True)))
 
 
 def test_bad_input_gives_one_line_user_errors(tmp_path, pydoc_files):

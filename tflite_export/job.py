@@ -34,6 +34,7 @@ class ExportRequest:
     task: str = None  # image|text: calibration data, accuracy and labels/vocab from the pipeline's splits
     data_path: str = None
     text_files: tuple = ()
+    stream_text: bool = False  # the pipeline's streamed split of text_files (--stream_text runs)
     vocab: str = None
     calibration_npy: str = None  # alternative to --task: an .npy of real inputs
     num_calibration: int = 100
@@ -102,12 +103,15 @@ def load_keras_model(path):
 
 def _task_data(request, source):
     from keras_ssl.benchmark.eval_data import TaskData, image_eval, text_eval
+    from keras_ssl.pipeline.config import TextTaskConfig
 
     if request.task == "image":
         return image_eval(source.input_shape, request.data_path)
     if request.task == "text":
         vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.model)), "vocab.txt")
-        return text_eval(source.input_shape, vocab, request.text_files or None)
+        return text_eval(source.input_shape, vocab, request.text_files or None,
+                         config=TextTaskConfig(stream=request.stream_text),
+                         num_calibration=request.num_calibration)
     if request.calibration_npy:
         try:
             calibration = np.load(request.calibration_npy)

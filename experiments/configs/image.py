@@ -1,6 +1,7 @@
 """Image task configs: the demo default and a quick variant for smoke runs."""
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
+from keras_ssl.compress.search import SearchConfig
 from keras_ssl.pipeline.config import ImageTaskConfig, PipelineConfig
 from keras_ssl.ssl.training import TrainConfig
 
@@ -12,9 +13,13 @@ def get_config(quick=False):
             task="image", output_dir="runs/image-quick",
             image=ImageTaskConfig(pretrain=TrainConfig(epochs=3), finetune=TrainConfig(epochs=5, min_steps=30),
                                   label_fractions=(0.1, 1.0)),
-            prune=PruneConfig(epochs=2), qat=QATConfig(epochs=1), latency_runs=50, latency_warmup=5)
+            prune=PruneConfig(epochs=2), qat=QATConfig(epochs=1), latency_runs=50, latency_warmup=5,
+            search=SearchConfig(tolerances=(1.0, 4.0), students=({"widths": (4, 4, 8)},), student_sparsities=(0.5,),
+                                cluster_levels=(8, 16)))
     return PipelineConfig(
         task="image", output_dir="runs/image",
+        # Students for the search: 814, 2,138 and 402 parameters vs the classifier's 9,930.
+        search=SearchConfig(students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (4, 8)})),
         image=ImageTaskConfig(pretrain=TrainConfig(epochs=15), finetune=TrainConfig(epochs=30, min_steps=150),
                               label_fractions=(0.01, 0.1, 1.0)),
         # Pruning fine-tunes for a while at full sparsity so the pruned model recovers its accuracy.

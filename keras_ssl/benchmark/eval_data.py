@@ -10,7 +10,6 @@ from typing import Callable
 import numpy as np
 
 from keras_ssl.data.images import labels_text, load_images
-from keras_ssl.data.text import load_corpus
 from keras_ssl.data.tokenizer import Vocabulary
 from keras_ssl.errors import UserError
 from keras_ssl.pipeline.config import TextTaskConfig
@@ -38,17 +37,23 @@ def image_eval(input_shape, data_path=None, seed=0, num_classes=10):
                     {"labels.txt": labels_text(num_classes)})
 
 
-def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskConfig()):
-    """Masked held-out sequences scored at masked positions, using the vocabulary shipped with the artifact."""
-    from keras_ssl.pipeline.text_task import masked_eval_split
+def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskConfig(), num_calibration=100):
+    """Masked held-out sequences scored at masked positions, using the vocabulary shipped with the artifact.
+
+    The split is the pipeline's own (``load_text``, streamed when ``config.stream``), so the numbers match its report.
+    """
+    from keras_ssl.pipeline.config import PipelineConfig
+    from keras_ssl.pipeline.text_data import load_text
 
     if len(input_shape) != 1:
         raise UserError(f"--task=text needs a token-id sequence input (L,); the model takes {input_shape}")
     if not os.path.isfile(vocab_path):
         raise UserError(f"vocabulary not found: {vocab_path} (pass --vocab=artifacts/vocab.txt from the run)")
     vocab = Vocabulary.load(vocab_path)
-    train, _, (inputs, labels, weights) = masked_eval_split(
-        load_corpus(text_files), vocab, input_shape[0], config.test_fraction, config.max_eval_sequences, seed)
+    text = dataclasses.replace(config, mlm=dataclasses.replace(config.mlm, seq_len=input_shape[0]))
+    _, split = load_text(PipelineConfig(task="text", text_files=tuple(text_files or ()), seed=seed, text=text,
+                                        num_calibration=num_calibration), vocab=vocab)
+    inputs, labels, weights = split.eval_set
     chosen = weights > 0
     return TaskData(inputs, lambda out: masked_token_accuracy(out, labels, weights),
-                    lambda out: np.argmax(out, -1)[chosen], train, {"vocab.txt": vocab.to_text()})
+                    lambda out: np.argmax(out, -1)[chosen], split.calibration, {"vocab.txt": vocab.to_text()})

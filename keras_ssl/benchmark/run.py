@@ -27,6 +27,7 @@ class BenchmarkRequest:
     task: str = None
     data_path: str = None
     text_files: list = None
+    stream_text: bool = False  # the pipeline's streamed split of text_files (--stream_text runs)
     vocab: str = None
     thread_sweep: list = dataclasses.field(default_factory=list)
     batch_sweep: list = dataclasses.field(default_factory=list)
@@ -77,12 +78,14 @@ def _load_reports(paths):
 def _eval_data(request, input_shape):
     """The labelled test split for ``--task``, built to fit the first graph's input."""
     from keras_ssl.benchmark.eval_data import image_eval, text_eval
+    from keras_ssl.pipeline.config import TextTaskConfig
 
     if request.task == "image":
         data = image_eval(input_shape, request.data_path)
     else:
         vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.graphs[0])), "vocab.txt")
-        data = text_eval(input_shape, vocab, request.text_files)
+        data = text_eval(input_shape, vocab, request.text_files,
+                         config=TextTaskConfig(stream=request.stream_text))
     return data.inputs, data.score
 
 

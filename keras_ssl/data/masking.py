@@ -72,12 +72,3 @@ def fixed_masked_set(sequences, vocab_size, seed=0, config=MaskingConfig()):
     """One frozen draw of masks as numpy arrays, so every artifact is scored on the same masked positions."""
     inputs, labels, weights = mask_tokens(np.asarray(sequences, np.int32), [seed, 1], vocab_size, config)
     return inputs.numpy(), labels.numpy(), weights.numpy()
-
-
-def unigram_accuracy(train_sequences, labels, weights):
-    """Masked-token accuracy of always guessing the most frequent real word: the floor an MLM must beat."""
-    ids = np.asarray(train_sequences).ravel()
-    ids = ids[ids >= NUM_SPECIAL]
-    most_common = np.bincount(ids).argmax()
-    chosen = weights > 0
-    return float(np.mean(labels[chosen] == most_common)), int(most_common)

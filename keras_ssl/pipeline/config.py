@@ -1,17 +1,19 @@
 """The main job's configuration, as code: one dataclass tree that the pipeline reads and nothing else."""
 import dataclasses
+import os
 
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
+from keras_ssl.compress.search import SearchConfig
 from keras_ssl.distribute import STRATEGIES
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
+from keras_ssl.pipeline.recipe_book import RECIPE_NAMES
 from keras_ssl.ssl.precision import PRECISIONS
 from keras_ssl.ssl.training import TrainConfig
 
 TASKS = ("image", "text")
-RECIPES = ("default",)
 
 
 @dataclasses.dataclass
@@ -39,13 +41,15 @@ class TextTaskConfig:
     """Text task settings: the MLM, its pretraining, and the held-out split.
 
     ``max_eval_sequences`` caps the test split (every artifact is run on each sequence); ``max_docs`` = 0 uses the
-    whole corpus.
+    whole corpus.  ``stream`` reads ``text_files`` as a stream every epoch instead of loading them (corpora larger
+    than memory; see ``keras_ssl.pipeline.text_data``).
     """
     mlm: MLMConfig = dataclasses.field(default_factory=MLMConfig)
     pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=20, learning_rate=8e-3))
     test_fraction: float = 0.1
     max_eval_sequences: int = 300
-    max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker
+    max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker (in-memory only)
+    stream: bool = False  # stream text_files from disk every epoch (bounded memory) instead of loading them
 
     def __post_init__(self):
         if not 0.0 < self.test_fraction < 1.0:
@@ -63,7 +67,9 @@ class PipelineConfig:
     output_dir: str = "runs/image"
     data_path: str = ""
     text_files: tuple = ()
-    recipe: str = "default"
+    recipe: str = "default"  # default | auto (accuracy-aware search) | a name in recipe_book.named_recipes
+    recipe_file: str = ""  # a recipe JSON (e.g. a search's chosen_recipe.json) run as an extra row
+    validation_fraction: float = 0.15  # held out of all training for the search's choices (recipe "auto" only)
     seed: int = 0
     precision: str = "float32"  # training only (see keras_ssl.ssl.precision); artifacts are exported from float32
     strategy: str = "default"  # tf.distribute strategy for training (keras_ssl.distribute); batch sizes are global
@@ -71,6 +77,7 @@ class PipelineConfig:
     text: TextTaskConfig = dataclasses.field(default_factory=TextTaskConfig)
     prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
     qat: QATConfig = dataclasses.field(default_factory=QATConfig)
+    search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
     num_calibration: int = 100
     overwrite: bool = False  # replace an existing report and artifacts in output_dir
     tensorboard: bool = True  # write TensorBoard logs per stage under output_dir/tensorboard/
@@ -84,8 +91,15 @@ class PipelineConfig:
     def __post_init__(self):
         if self.task not in TASKS:
             raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
-        if self.recipe not in RECIPES:
-            raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {RECIPES}")
+        if self.recipe not in RECIPE_NAMES:
+            raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {', '.join(RECIPE_NAMES)}")
+        if self.recipe == "auto" and self.task != "image":
+            raise UserError("--recipe=auto searches the image task only so far (its validation split is held out of "
+                            "training); for text use a named recipe, e.g. --recipe=prune-cluster-pqat")
+        if self.recipe_file and not os.path.isfile(self.recipe_file):
+            raise UserError(f"recipe file not found: {self.recipe_file} (pass a chosen_recipe.json from a run)")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise UserError(f"validation_fraction={self.validation_fraction} must be in (0, 0.5)")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}: use one of {PRECISIONS}")
         if self.strategy not in STRATEGIES:

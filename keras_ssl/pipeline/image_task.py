@@ -1,13 +1,18 @@
 """The image task: digits/MNIST → autoencoder pretraining → label-fraction study → prune → TFLite → measured rows."""
 import dataclasses
+import os
 
 import numpy as np
 
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
+from keras_ssl.compress.recipes import RecipeContext
+from keras_ssl.compress.search import SearchTask
 from keras_ssl.data.images import labels_text, load_images
 from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.conv_autoencoder import build_autoencoder
+from keras_ssl.models.students import build_student_classifier, student_config_for
+from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.finetune import label_fraction_study
@@ -38,6 +43,9 @@ def run_image_task(config, artifacts_dir, timer):
     check_batch_sizes(strategy, pretrain=task.pretrain.batch_size, finetune=task.finetune.batch_size)
     with timer.stage("data"):
         data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
+        validation = None
+        if config.recipe == "auto":  # the search chooses on images no training step sees
+            data, validation = hold_out_validation(data, config.validation_fraction, config.seed)
     with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
         autoencoder = build_autoencoder(task.classifier.encoder)
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
@@ -60,19 +68,36 @@ def run_image_task(config, artifacts_dir, timer):
         qat = quantize_aware(classifier, dataset, with_backup(with_logs(config.qat, config, artifacts_dir, "qat"),
                                                               config, "qat"),
                              lambda m: compile_for_logits(m, config.qat.learning_rate))
+    evaluation = Evaluation(
+        inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
+        top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
+        associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
+        latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
+    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
+                  ("qat_int8", qat, "qat-int8")]
+    with timer.stage("recipes"), strategy_scope(strategy):
+        context = RecipeContext(dataset=dataset, compile=compile_for_logits, build_student=lambda **kwargs:
+                                build_student_classifier(student_config_for(task.classifier, **kwargs)))
+        search_task = validation and SearchTask(
+            model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
+            score=lambda out: float(np.mean(np.argmax(out, -1) == validation[1])))
+        recipe_models, search = recipe_rows(config, classifier, context, search_task, os.path.dirname(artifacts_dir))
+        compressed += recipe_models
     with timer.stage("export"):
-        evaluation = Evaluation(
-            inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
-            top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
-            associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
-            latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-        compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
-                      ("qat_int8", qat, "qat-int8")]
         variants, baseline, export = standard_variants(classifier, compressed, artifacts_dir, evaluation)
     ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
-    return variants, baseline, ssl, export
+    return variants, baseline, ssl, export, search
+
+
+def hold_out_validation(data, fraction, seed):
+    """(data without a seeded ``fraction`` of its training images, (validation images, labels))."""
+    order = np.random.default_rng([seed, 17]).permutation(len(data.x_train))
+    n_val = max(1, int(len(order) * fraction))
+    val, train = order[:n_val], order[n_val:]
+    return (dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train]),
+            (data.x_train[val], data.y_train[val]))
 
 
 def prune_recipe_name(prune_config):

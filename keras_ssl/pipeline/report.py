@@ -8,17 +8,20 @@ import os
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
 from keras_ssl.io_utils import atomic_write_json, atomic_write_text
+from keras_ssl.pipeline.recipe_book import render_search
 
 PLOTS = ("size_vs_accuracy.png", "latency.png")
 
 
-def build_report(task, baseline, variants, ssl, config, timings, export=None):
-    """The report.json dict; raises ValueError if ``baseline`` names none of the ``variants``."""
+def build_report(task, baseline, variants, ssl, config, timings, export=None, search=None):
+    """The report.json dict; raises ValueError if ``baseline`` names none of the ``variants``.
+
+    ``search`` is the accuracy-aware search's summary (``--recipe=auto``), None otherwise."""
     names = [v["name"] for v in variants]
     if baseline not in names:
         raise ValueError(f"baseline {baseline!r} is not among the variants {names}")
     return {"task": task, "baseline": baseline, "variants": variants, "ssl": ssl, "export": export or {},
-            "config": config, "timings_s": timings}
+            "config": config, "timings_s": timings, **({"search": search} if search else {})}
 
 
 def _ratio(base, value):
@@ -105,6 +108,8 @@ def render_markdown(report):
              "## Export validation", "", render_export(report), "",
              "## Claims vs measured", "", claims_markdown([report]), "",
              "## Self-supervised pretraining", "", render_ssl(report["ssl"]), ""]
+    if report.get("search"):
+        parts += ["## Accuracy-aware search", "", render_search(report["search"]), ""]
     parts += ["## Stage timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in report["timings_s"].items()), ""]
     return "\n".join(parts)
 

@@ -16,9 +16,11 @@ import shutil
 
 from absl import logging
 
+from keras_ssl.distribute import is_chief, make_strategy
 from keras_ssl.errors import UserError
 from keras_ssl.io_utils import atomic_write_json
 from keras_ssl.pipeline.stages import backup_root
+from keras_ssl.pipeline.workers import barrier
 
 MARKER = "config.json"
 # Fields that do not change any trained weight: a rerun may change them and still resume.
@@ -82,14 +84,24 @@ def remove_stale_staging(output_dir):
 @contextlib.contextmanager
 def backup_folder(config):
     """Yields the run's backup folder; it is removed when the run succeeds and kept when it fails with something
-    to resume (a kill skips all of this, which is the point)."""
+    to resume (a kill skips all of this, which is the point).
+
+    Multi-worker: only the chief checks, creates and removes it; the others use it as it is (``workers.py``), after
+    waiting for the chief's check at a barrier.
+    """
     root = backup_root(config)
+    strategy = make_strategy(config.strategy)
+    if not is_chief(strategy):
+        barrier(strategy)
+        yield root
+        return
     if check_backup(root, config):
         logging.info("resuming the interrupted run backed up in %s: the cut stage continues from its last finished "
                      "epoch; stages that had finished train again", root)
         remove_stale_staging(config.output_dir)
     else:
         atomic_write_json(os.path.join(root, MARKER), training_settings(config))
+    barrier(strategy)
     try:
         yield root
     except BaseException:

@@ -38,9 +38,9 @@ def run_pipeline(config):
     with backup_folder(config), staged_dir(config.output_dir) as stage:
         artifacts = os.path.join(stage, "artifacts")
         os.makedirs(artifacts)
-        variants, baseline, ssl, export = TASK_RUNNERS[config.task](config, artifacts, timer)
+        variants, baseline, ssl, export, search = TASK_RUNNERS[config.task](config, artifacts, timer)
         report = build_report(config.task, baseline, variants, ssl, dataclasses.asdict(config), timer.timings,
-                              export)
+                              export, search)
         markdown = write_report(report, stage)
     logging.info("report written to %s", os.path.join(config.output_dir, "report.md"))
     return report, markdown

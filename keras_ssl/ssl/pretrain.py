@@ -19,11 +19,18 @@ def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
     return history.history
 
 
-def pretrain_mlm(mlm, train_sequences, vocab_size, config, val_data=None):
-    """Trains the MLM on dynamically re-masked batches; ``val_data`` is a fixed (inputs, labels, weights) set."""
+def pretrain_mlm(mlm, train, vocab_size, config, val_data=None):
+    """Trains the MLM on dynamically re-masked batches; ``val_data`` is a fixed (inputs, labels, weights) set.
+
+    ``train`` is a numpy array of token-id windows (masked here by ``mlm_dataset``) or an already masked dataset
+    of (inputs, labels, weights) batches, such as a streamed corpus (``streaming_mlm_dataset``).
+    """
     tf_keras.utils.set_random_seed(config.seed)
     compile_for_logits(mlm, config.learning_rate, sparse_weighted=True)
-    ds = mlm_dataset(train_sequences, vocab_size, config.batch_size, seed=config.seed)
+    if isinstance(train, tf.data.Dataset):
+        ds = train
+    else:
+        ds = mlm_dataset(train, vocab_size, config.batch_size, seed=config.seed)
     if val_data is not None:
         inputs, labels, weights = val_data
         val_data = (inputs, labels, normalize_weights(weights).numpy())

@@ -1,0 +1,88 @@
+"""Recipes compose techniques and round-trip through JSON; the search picks the smallest artifact within budget."""
+import json
+
+import numpy as np
+import pytest
+
+from keras_ssl.compress.cluster import ClusterConfig
+from keras_ssl.compress.distill import DistillConfig
+from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.compress.quantize import QATConfig
+from keras_ssl.compress.recipes import (DistillStepConfig, FinetuneConfig, Recipe, RecipeContext, apply_recipe,
+                                        recipe_from_dict)
+from keras_ssl.compress.search import SearchConfig, SearchTask, search
+from keras_ssl.errors import UserError
+from keras_ssl.models.students import build_student_classifier, student_config_for
+from keras_ssl.ssl.training import classification_dataset, compile_for_logits
+
+
+@pytest.fixture(scope="module")
+def context(digits8, tiny_classifier_config):
+    return RecipeContext(dataset=classification_dataset(digits8.x_train, digits8.y_train, 128),
+                         compile=compile_for_logits, build_student=lambda **kwargs: build_student_classifier(
+                             student_config_for(tiny_classifier_config, **kwargs)))
+
+
+def test_recipes_round_trip_through_json():
+    recipe = Recipe("mixed", (("prune", PruneConfig(per_layer={"logits": 0.9}, epochs=2)),
+                              ("cluster", ClusterConfig(number_of_clusters=8, preserve_sparsity=True)),
+                              ("finetune", FinetuneConfig(epochs=1)),
+                              ("distill", DistillStepConfig(student={"widths": [4]})),
+                              ("pqat", QATConfig(epochs=1, layers=("Dense",)))))
+    again = recipe_from_dict(json.loads(json.dumps(recipe.to_dict())))
+    assert again == recipe and again.steps[-1][1].layers == ("Dense",)
+    assert recipe.describe() == "prune(0.75,1layers)+cluster(8)+finetune+distill(widths=[4])+pqat+int8"
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: Recipe("x", (("sharpen", PruneConfig()),)), "unknown kind 'sharpen'"),
+    (lambda: Recipe("x", (("prune", ClusterConfig()),)), "needs a PruneConfig"),
+    (lambda: Recipe("x", (("qat", QATConfig()), ("prune", PruneConfig()))), "qat must be the last step"),
+    (lambda: Recipe("x", (), mode="int4"), "unknown export mode"),
+    (lambda: recipe_from_dict({"name": "x", "steps": [{"kind": "prune", "config": {"sparsity": 2}}]}),
+     "PruneConfig has no field 'sparsity'"),
+    (lambda: recipe_from_dict({"steps": []}), "recipe is malformed"),
+    (lambda: recipe_from_dict({"name": "x", "steps": [{"kind": "prune", "config": {"target_sparsity": 1.5}}]}),
+     "sparsity must satisfy"),
+])
+def test_bad_recipes_are_refused_with_one_line(build, message):
+    with pytest.raises(UserError, match=message):
+        build()
+
+
+def test_a_recipe_chains_pruning_clustering_and_masked_finetuning(trained_classifier, context, digits8):
+    recipe = Recipe("chain", (("prune", PruneConfig(target_sparsity=0.6, per_layer={"encoder_conv0": 0.0},
+                                                    epochs=2, learning_rate=1e-3)),
+                              ("cluster", ClusterConfig(number_of_clusters=8, preserve_sparsity=True, epochs=1)),
+                              ("finetune", FinetuneConfig(epochs=2, learning_rate=1e-3))))
+    model = apply_recipe(trained_classifier, recipe, context)
+    kernel = model.get_layer("encoder_conv1").kernel.numpy()
+    assert np.mean(kernel == 0) >= 0.59, "pruning survived clustering and fine-tuning"
+    assert np.mean(model.get_layer("encoder_conv0").kernel.numpy() == 0) < 0.05, "per-layer 0.0: left dense"
+    assert len(np.unique(model.get_layer("logits").kernel.numpy())) > 8, "fine-tuning moves the cluster values"
+    accuracy = np.mean(np.argmax(model.predict(digits8.x_test, verbose=0), -1) == digits8.y_test)
+    assert accuracy > 0.8, accuracy
+
+
+def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, context, digits8):
+    x_val, y_val = digits8.x_test[:150], digits8.y_test[:150]
+    task = SearchTask(model=trained_classifier, context=context, val_inputs=x_val, calibration=digits8.x_train[:50],
+                      score=lambda out: float(np.mean(np.argmax(out, -1) == y_val)))
+    config = SearchConfig(budget_points=3.0, sparsity_levels=(0.5, 0.9), cluster_levels=(8,), tolerances=(1.0, 50.0),
+                          students=({"widths": (4,)},), student_sparsities=(0.0,),
+                          prune=PruneConfig(epochs=2, learning_rate=1e-3),
+                          distill=DistillConfig(epochs=3))
+    result = search(task, config)
+    layers = {row["layer"] for row in result.sensitivity}
+    assert layers == {"encoder_conv0", "encoder_conv1", "logits"}
+    assert len(result.sensitivity) == 3 * 3, "each layer at 2 sparsities and 1 cluster count"
+    assert all(row["drop_points"] >= -5 for row in result.sensitivity)
+    names = [row["name"] for row in result.candidates]
+    assert "auto-student0-s0" in names and any(name.startswith("auto-prune-cluster") for name in names)
+    ok = [row for row in result.candidates if row["drop_points"] <= 3.0]
+    chosen = next(row for row in result.candidates if row.get("chosen"))
+    assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in ok) and chosen["within_budget"]
+    assert result.chosen.name == chosen["name"] and recipe_from_dict(chosen["recipe_config"]) == result.chosen
+    with pytest.raises(UserError, match="no candidate stayed within"):
+        search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
+                                  tolerances=(100.0,), cluster=False, prune=PruneConfig(epochs=1)))
