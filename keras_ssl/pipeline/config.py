@@ -93,9 +93,9 @@ class PipelineConfig:
             raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
         if self.recipe not in RECIPE_NAMES:
             raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {', '.join(RECIPE_NAMES)}")
-        if self.recipe == "auto" and self.task != "image":
-            raise UserError("--recipe=auto searches the image task only so far (its validation split is held out of "
-                            "training); for text use a named recipe, e.g. --recipe=prune-cluster-pqat")
+        if self.recipe == "auto" and self.text.stream and self.task == "text":
+            raise UserError("--recipe=auto needs a validation split held out of training, which streamed text has not "
+                            "yet: drop --stream_text, or use a named recipe, e.g. --recipe=prune-cluster-pqat")
         if self.recipe_file and not os.path.isfile(self.recipe_file):
             raise UserError(f"recipe file not found: {self.recipe_file} (pass a chosen_recipe.json from a run)")
         if not 0.0 < self.validation_fraction < 0.5:

@@ -80,7 +80,7 @@ def run_image_task(config, artifacts_dir, timer):
                                 build_student_classifier(student_config_for(task.classifier, **kwargs)))
         search_task = validation and SearchTask(
             model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
-            score=lambda out: float(np.mean(np.argmax(out, -1) == validation[1])))
+            correct=lambda out: np.argmax(out, -1) == validation[1])
         recipe_models, search = recipe_rows(config, classifier, context, search_task, os.path.dirname(artifacts_dir))
         compressed += recipe_models
     with timer.stage("export"):

@@ -79,7 +79,8 @@ def search_section(result, search_config, out_dir):
     """Writes the chosen recipe, the full search record and the Pareto plot; returns the report's summary."""
     atomic_write_json(os.path.join(out_dir, "chosen_recipe.json"), result.chosen.to_dict())
     section = {"chosen": result.chosen.name, "chosen_recipe": result.chosen.describe(),
-               "budget_points": search_config.budget_points, "baseline_val_accuracy": result.baseline_accuracy,
+               "budget_points": search_config.budget_points, "margin_se": search_config.margin_se,
+               "baseline_val_accuracy": result.baseline_accuracy,
                "seconds": result.seconds, "candidates": result.candidates, "sensitivity": result.sensitivity}
     atomic_write_json(os.path.join(out_dir, "search.json"), section)
     plot_size_accuracy({"variants": [dict(row, name=row["name"]) for row in result.candidates],
@@ -92,16 +93,19 @@ def render_search(section):
     """The report's search section in markdown: every candidate, the chosen one marked, and the plot."""
     if not section:
         return ""
-    lines = [f"Chosen: `{section['chosen']}` = {section['chosen_recipe']} (smallest int8 artifact within "
-             f"{section['budget_points']:g} point of the float model's validation accuracy "
+    lines = [f"Chosen: `{section['chosen']}` = {section['chosen_recipe']} (smallest int8 artifact whose drop plus "
+             f"{section['margin_se']:g} standard error stays within {section['budget_points']:g} point of the float "
+             "model's validation accuracy "
              f"{section['baseline_val_accuracy']:.4f}; search took {section['seconds']:.0f} s; re-run it with "
              "`--recipe_file=DIR/chosen_recipe.json`).", "",
-             "| candidate | recipe | gzip (B) | params | sparsity | val accuracy | Δ (pt) | within budget |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+             "| candidate | recipe | gzip (B) | params | sparsity | val accuracy | Δ (pt) | ± SE (pt) | "
+             "within budget |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in sorted(section["candidates"], key=lambda r: r["gzip_bytes"]):
         mark = " (chosen)" if row.get("chosen") else ""
         lines.append(f"| {row['name']}{mark} | {row['recipe']} | {row['gzip_bytes']:,} | {row['params']:,} | "
                      f"{row['sparsity']:.2f} | {row['accuracy']:.4f} | {-row['drop_points']:+.2f} | "
+                     f"{row['drop_se_points']:.2f} | "
                      f"{'yes' if row['within_budget'] else 'no'} |")
     lines += ["", "![search Pareto front](search_pareto.png)", "",
               "Per-layer sensitivity (one-shot, validation drop in points) is in `search.json`."]

@@ -35,6 +35,7 @@ class TextSplit:
     unigram_token: int
     train_dataset: Callable
     streamed: bool = False
+    validation: tuple = None  # (inputs, labels, weights) held out of training, for the search (in memory only)
 
     def unigram_accuracy(self):
         """Masked-token accuracy of always guessing ``unigram_token``: the floor an MLM must beat."""
@@ -62,14 +63,20 @@ def _masked(test, vocab, seed):
     return inputs, labels, weights
 
 
-def in_memory_split(docs, vocab, seq_len, task, seed, num_calibration):
-    """The split of tokenised ``docs`` (``task`` is a TextTaskConfig)."""
+def in_memory_split(docs, vocab, seq_len, task, seed, num_calibration, validation=False):
+    """The split of tokenised ``docs`` (``task`` is a TextTaskConfig); ``validation`` also holds out a masked set
+    as large as the test set from the training windows."""
     train, test = split_sequences(to_sequences(docs, vocab, seq_len), task.test_fraction, task.max_eval_sequences,
                                   seed)
+    held_out = None
+    if validation:
+        train, val = split_sequences(train, task.test_fraction, task.max_eval_sequences, seed + 1)
+        held_out = _masked(val, vocab, seed + 1)
     ids = train.ravel()
     return TextSplit(eval_set=_masked(test, vocab, seed), calibration=train[:num_calibration], num_train=len(train),
                      num_test=len(test), unigram_token=int(np.bincount(ids[ids >= NUM_SPECIAL]).argmax()),
-                     train_dataset=lambda batch_size, s: mlm_dataset(train, len(vocab), batch_size, seed=s))
+                     train_dataset=lambda batch_size, s: mlm_dataset(train, len(vocab), batch_size, seed=s),
+                     validation=held_out)
 
 
 def streamed_split(paths, vocab, seq_len, task, seed, num_calibration, num_tokens):
@@ -105,4 +112,5 @@ def load_text(config, vocab=None):
     if task.max_docs:
         docs = docs[:task.max_docs]
     vocab = vocab or Vocabulary.build(docs, task.mlm.vocab_size)
-    return vocab, in_memory_split(docs, vocab, task.mlm.seq_len, task, config.seed, config.num_calibration)
+    return vocab, in_memory_split(docs, vocab, task.mlm.seq_len, task, config.seed, config.num_calibration,
+                                  validation=config.recipe == "auto")

@@ -7,6 +7,7 @@ import numpy as np
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.compress.recipes import RecipeContext
+from keras_ssl.compress.search import SearchTask
 from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.students import build_student_mlm
@@ -61,7 +62,10 @@ def run_text_task(config, artifacts_dir, timer):
         context = RecipeContext(dataset=dataset,
                                 compile=lambda m, lr: compile_for_logits(m, lr, sparse_weighted=True),
                                 build_student=lambda **kwargs: build_student_mlm(mlm_config, **kwargs))
-        recipe_models, search = recipe_rows(config, mlm, context, None, os.path.dirname(artifacts_dir))
+        search_task = split.validation and SearchTask(
+            model=None, context=None, val_inputs=split.validation[0], calibration=split.calibration,
+            correct=lambda out: (np.argmax(out, -1) == split.validation[1])[split.validation[2] > 0])
+        recipe_models, search = recipe_rows(config, mlm, context, search_task, os.path.dirname(artifacts_dir))
         compressed += recipe_models
     with timer.stage("export"):
         variants, baseline, export = standard_variants(mlm, compressed, artifacts_dir, evaluation)
