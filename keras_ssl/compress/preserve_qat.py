@@ -16,7 +16,7 @@ import tensorflow_model_optimization as tfmot
 from absl import logging
 
 from keras_ssl.compress.byo import describe_layers, flatten_nested
-from keras_ssl.compress.quantize import ANNOTATABLE, unsupported_layers, whole_model_quantizable
+from keras_ssl.compress.quantize import ANNOTATABLE, annotate, unsupported_layers, whole_model_quantizable
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
 from keras_ssl.ssl.training import fit_callbacks
@@ -33,28 +33,6 @@ def quantize_scheme(scheme, preserve_sparsity=True):
     if scheme == "cluster":
         return tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=preserve_sparsity)
     raise UserError(f"unknown preserving-QAT scheme {scheme!r}: use one of {SCHEMES}")
-
-
-def annotate_layers(model, config):
-    """``model`` with quantize annotations: all layers when ``quantize_model`` could take it, else only the
-    ``config.layers`` types (the same choice as ``quantize.annotate``, before a scheme is applied)."""
-    model = flatten_nested(model)
-    if whole_model_quantizable(model):
-        return tfmot.quantization.keras.quantize_annotate_model(model)
-    unsupported = unsupported_layers(model)
-    if unsupported:
-        logging.warning("QAT has no config for %s: training fake-quant on %s layers only; the converter quantises "
-                        "the rest from calibration data", describe_layers(unsupported), "/".join(config.layers))
-    kinds = tuple(ANNOTATABLE[name] for name in config.layers)
-    if not any(isinstance(layer, kinds) for layer in model.layers):
-        raise UserError(f"model {model.name!r} has no {'/'.join(config.layers)} layer to train with fake-quant")
-
-    def mark(layer):
-        return tfmot.quantization.keras.quantize_annotate_layer(layer) if isinstance(layer, kinds) else layer
-
-    marked = tf_keras.models.clone_model(model, clone_function=mark)
-    marked.set_weights(model.get_weights())
-    return marked
 
 
 def _check_preservable(model, config, scheme):
@@ -90,7 +68,7 @@ def preserving_qat(model, dataset, config, compile_fn, scheme="prune", preserve_
         raise UserError(f"{scheme}-preserving QAT needs a finite, non-empty training dataset")
     _check_preservable(model, config, scheme)
     try:
-        qat = tfmot.quantization.keras.quantize_apply(annotate_layers(model, config), quant_scheme)
+        qat = annotate(model, config, quant_scheme)
     except (ValueError, RuntimeError, AttributeError, TypeError) as e:
         raise UserError(f"{scheme}-preserving QAT cannot wrap model {model.name!r} "
                         f"({str(e).strip().splitlines()[0][:120]}); layers without QAT support: "

@@ -57,27 +57,35 @@ def whole_model_quantizable(model):
             and not unsupported_layers(model))
 
 
-def annotate(model, config):
-    """Fake-quant wrappers on the whole model, or only on ``config.layers`` where the whole model cannot take them."""
+def annotate_layers(model, config):
+    """``model`` with quantize annotations: every layer when ``quantize_model`` could take the whole model, else only
+    the ``config.layers`` types (the rest is quantised after training by the converter from calibration data)."""
     model = flatten_nested(model)
     if whole_model_quantizable(model):
-        return tfmot.quantization.keras.quantize_model(model)
+        return tfmot.quantization.keras.quantize_annotate_model(model)
     unsupported = unsupported_layers(model)
     if unsupported:
         logging.warning("QAT has no config for %s: training fake-quant on %s layers only; the converter quantises "
                         "the rest from calibration data", describe_layers(unsupported), "/".join(config.layers))
     kinds = tuple(ANNOTATABLE[name] for name in config.layers)
+    names = [layer.name for layer in model.layers if isinstance(layer, kinds)]
+    if not names:
+        raise UserError(f"model {model.name!r} has no {'/'.join(config.layers)} layer to train with fake-quant")
+    logging.info("QAT: annotating %s only; other layers are quantised after training", names)
 
     def mark(layer):
         return tfmot.quantization.keras.quantize_annotate_layer(layer) if isinstance(layer, kinds) else layer
 
     marked = tf_keras.models.clone_model(model, clone_function=mark)
     marked.set_weights(model.get_weights())
-    names = [layer.name for layer in model.layers if isinstance(layer, kinds)]
-    if not names:
-        raise UserError(f"model {model.name!r} has no {'/'.join(config.layers)} layer to train with fake-quant")
-    logging.info("QAT: annotating %s only; other layers are quantised after training", names)
-    return tfmot.quantization.keras.quantize_apply(marked)
+    return marked
+
+
+def annotate(model, config, scheme=None):
+    """Fake-quant wrappers (``annotate_layers``) applied with tfmot's default 8-bit scheme, or ``scheme`` (e.g. a
+    collaborative one that preserves sparsity or clusters, see preserve_qat.py)."""
+    scheme = scheme or tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
+    return tfmot.quantization.keras.quantize_apply(annotate_layers(model, config), scheme)
 
 
 def quantize_aware(model, dataset, config, compile_fn):
