@@ -78,3 +78,18 @@ def describe_layers(layers, per_type=3):
         shown = ", ".join(names[:per_type]) + (", ..." if len(names) > per_type else "")
         parts.append(f"{len(names)} {kind} ({shown})")
     return "; ".join(parts)
+
+
+def check_per_layer(model, per_layer, supported, what):
+    """Refuses ``per_layer`` names that are not layers of ``model``, or whose layer ``supported(layer)`` says the
+    technique cannot touch (a per-layer value of 0 means "leave it alone" and is always allowed)."""
+    names = [layer.name for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
+    unknown = sorted(set(per_layer) - set(names))
+    if unknown:
+        raise UserError(f"per-layer {what} names {unknown} that are not layers of model {model.name!r}; valid "
+                        f"names: {names}")
+    for name, value in per_layer.items():
+        layer = model.get_layer(name)
+        if value and not supported(layer):
+            raise UserError(f"layer {name!r} ({type(layer).__name__}) has no weights tfmot can {what}: remove it "
+                            "from per_layer or set it to 0")

@@ -255,10 +255,16 @@ def prune_channels(model, dataset, config, compile_fn=None):
     """
     small, _ = shrink_channels(model, config)
     logging.info("channel pruning: %d -> %d parameters", count_params(model), count_params(small))
+    return refit(small, dataset, config, compile_fn, "channel pruning")
+
+
+def refit(model, dataset, config, compile_fn, what):
+    """Trains a rebuilt (smaller) model ``config.epochs`` on ``dataset``: its kept weights need to adapt to what was
+    removed.  ``compile_fn`` defaults to logits + sparse labels at ``config.learning_rate``."""
     if config.epochs:
         if dataset is None:
-            raise UserError("channel pruning with epochs > 0 needs a training dataset for the fine-tuning: "
-                            "pass one, or set epochs=0")
-        (compile_fn or (lambda m: compile_for_logits(m, config.learning_rate)))(small)
-        small.fit(dataset, epochs=config.epochs, callbacks=fit_callbacks(config, dataset), verbose=2)
-    return small
+            raise UserError(f"{what} with epochs > 0 needs a training dataset for the re-fit: pass one, or set "
+                            "epochs=0")
+        (compile_fn or (lambda m: compile_for_logits(m, config.learning_rate)))(model)
+        model.fit(dataset, epochs=config.epochs, callbacks=fit_callbacks(config, dataset), verbose=2)
+    return model

@@ -15,7 +15,7 @@ from absl import logging
 from tensorflow_model_optimization.python.core.clustering.keras import cluster_wrapper, clustering_registry
 from tensorflow_model_optimization.python.core.clustering.keras.cluster import layer_has_enough_weights_to_cluster
 
-from keras_ssl.compress.byo import describe_layers, flatten_nested
+from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
 from keras_ssl.ssl.training import fit_callbacks
@@ -72,15 +72,7 @@ def can_cluster(layer):
 
 
 def _check_layer_names(model, config):
-    names = [layer.name for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
-    unknown = sorted(set(config.per_layer) - set(names))
-    if unknown:
-        raise UserError(f"per-layer clusters name {unknown}, which are not layers of model {model.name!r}; valid "
-                        f"names: {names}")
-    for name, clusters in config.per_layer.items():
-        if clusters and not can_cluster(model.get_layer(name)):
-            raise UserError(f"layer {name!r} ({type(model.get_layer(name)).__name__}) has no weights tfmot can "
-                            "cluster: remove it from per_layer or set it to 0")
+    check_per_layer(model, config.per_layer, can_cluster, "cluster")
 
 
 def wrap_clusterable_layers(model, config):

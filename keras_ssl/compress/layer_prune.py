@@ -12,11 +12,10 @@ import dataclasses
 
 from absl import logging
 
-from keras_ssl.compress.channel_prune import chain_steps, rebuild_chain
+from keras_ssl.compress.channel_prune import chain_steps, rebuild_chain, refit
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
 from keras_ssl.metrics import count_params
-from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
 
 L = tf_keras.layers
 CONV_TYPES = (L.Conv1D, L.Conv2D, L.Conv3D, L.SeparableConv1D, L.SeparableConv2D, L.DepthwiseConv1D,
@@ -128,10 +127,4 @@ def prune_layers(model, dataset, config, compile_fn=None):
     if count_params(small) >= count_params(model):
         logging.warning("layer pruning made %r larger (%d -> %d parameters): the head now sees a bigger feature map; "
                         "drop fewer blocks or add pooling", model.name, count_params(model), count_params(small))
-    if config.epochs:
-        if dataset is None:
-            raise UserError("layer pruning with epochs > 0 needs a training dataset for the re-fit: pass one, or set "
-                            "epochs=0")
-        (compile_fn or (lambda m: compile_for_logits(m, config.learning_rate)))(small)
-        small.fit(dataset, epochs=config.epochs, callbacks=fit_callbacks(config, dataset), verbose=2)
-    return small
+    return refit(small, dataset, config, compile_fn, "layer pruning")

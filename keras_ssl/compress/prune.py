@@ -17,7 +17,7 @@ import tensorflow_model_optimization as tfmot
 from absl import logging
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry, pruning_utils, pruning_wrapper
 
-from keras_ssl.compress.byo import describe_layers, flatten_nested
+from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
 from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
@@ -130,16 +130,7 @@ def can_prune(layer):
 
 def check_layer_names(model, config):
     """Refuses ``per_layer`` names that are not layers of ``model``, or that name a layer tfmot cannot prune."""
-    names = [layer.name for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
-    unknown = sorted(set(config.per_layer) - set(names))
-    if unknown:
-        raise UserError(f"per-layer sparsity names {unknown} that are not layers of model {model.name!r}; valid "
-                        f"names: {names}")
-    for name, target in config.per_layer.items():
-        layer = model.get_layer(name)
-        if target > 0 and not (can_prune(layer) and _weights_to_mask(layer)):
-            raise UserError(f"layer {name!r} ({type(layer).__name__}) has no weights tfmot can prune: remove it "
-                            "from per_layer or set it to 0.0")
+    check_per_layer(model, config.per_layer, lambda layer: can_prune(layer) and _weights_to_mask(layer), "prune")
 
 
 def _weights_to_mask(layer):
