@@ -83,6 +83,7 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     chosen = next(row for row in result.candidates if row.get("chosen"))
     assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in ok) and chosen["within_budget"]
     assert result.chosen.name == chosen["name"] and recipe_from_dict(chosen["recipe_config"]) == result.chosen
+    json.dumps(result.candidates)  # the report stores them as they are
     with pytest.raises(UserError, match="no candidate stayed within"):
         search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
                                   tolerances=(100.0,), cluster=False, prune=PruneConfig(epochs=1)))

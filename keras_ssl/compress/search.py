@@ -197,7 +197,7 @@ def paired_drop(base_correct, correct):
     only_base = int(np.sum(base_correct & ~correct))
     only_candidate = int(np.sum(~base_correct & correct))
     n = len(correct)
-    return 100 * (only_base - only_candidate) / n, 100 * np.sqrt(only_base + only_candidate) / n
+    return 100 * (only_base - only_candidate) / n, float(100 * np.sqrt(only_base + only_candidate) / n)
 
 
 def measure(recipe, task, base_correct, config):
@@ -211,7 +211,7 @@ def measure(recipe, task, base_correct, config):
                    "gzip_bytes": gzip_bytes(artifact), "size_bytes": len(artifact), "params": count_params(model),
                    "sparsity": round(sparsity(model), 4), "accuracy": float(correct.mean()),
                    "drop_points": round(drop, 2), "drop_se_points": round(error, 2),
-                   "within_budget": drop + config.margin_se * error <= config.budget_points,
+                   "within_budget": bool(drop + config.margin_se * error <= config.budget_points),
                    "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -115,3 +115,12 @@ def label_subset(y, fraction, seed=0):
 def labels_text(num_classes):
     """The labels.txt shipped beside image artifacts: one class name per line, in logit order (digits: 0..9)."""
     return "".join(f"{c}\n" for c in range(num_classes))
+
+
+def hold_out_validation(data, fraction, seed):
+    """(data without a seeded ``fraction`` of its training images, (validation images, labels))."""
+    order = np.random.default_rng([seed, 17]).permutation(len(data.x_train))
+    n_val = max(1, int(len(order) * fraction))
+    val, train = order[:n_val], order[n_val:]
+    return (dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train]),
+            (data.x_train[val], data.y_train[val]))

@@ -8,7 +8,7 @@ from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.compress.recipes import RecipeContext
 from keras_ssl.compress.search import SearchTask
-from keras_ssl.data.images import labels_text, load_images
+from keras_ssl.data.images import hold_out_validation, labels_text, load_images
 from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.models.students import build_student_classifier, student_config_for
@@ -89,15 +89,6 @@ def run_image_task(config, artifacts_dir, timer):
            "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
     return variants, baseline, ssl, export, search
-
-
-def hold_out_validation(data, fraction, seed):
-    """(data without a seeded ``fraction`` of its training images, (validation images, labels))."""
-    order = np.random.default_rng([seed, 17]).permutation(len(data.x_train))
-    n_val = max(1, int(len(order) * fraction))
-    val, train = order[:n_val], order[n_val:]
-    return (dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train]),
-            (data.x_train[val], data.y_train[val]))
 
 
 def prune_recipe_name(prune_config):
