@@ -87,3 +87,17 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     with pytest.raises(UserError, match="no candidate stayed within"):
         search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
                                   tolerances=(100.0,), cluster=False, prune=PruneConfig(epochs=1)))
+
+
+def test_search_job_refuses_bad_models(tmp_path):
+    from keras_ssl.pipeline.search_job import SearchJob, run_search_job
+
+    with pytest.raises(UserError, match="model not found"):
+        SearchJob(output_dir=str(tmp_path / "out"), model_path=str(tmp_path / "missing.keras"))
+    with pytest.raises(UserError, match="unknown built-in model"):
+        SearchJob(output_dir=str(tmp_path / "out"), builtin="resnet")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(UserError, match="cannot load"):
+        run_search_job(SearchJob(output_dir=str(tmp_path / "out"), model_path=str(bad)))
+    assert not (tmp_path / "out").exists(), "nothing written"
