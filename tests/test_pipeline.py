@@ -87,6 +87,7 @@ def test_image_pipeline_end_to_end(tmp_path):
         image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.1,)),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1,
         search=SearchConfig(budget_points=50.0, sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(100.0,),
+                            uniform_sparsities=(),
                             prune=PruneConfig(epochs=1)))
     report, markdown = run_pipeline(config)
     _check_report(out, "image", extra=["tutorial", "auto_best"])

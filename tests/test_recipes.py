@@ -69,7 +69,7 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     task = SearchTask(model=trained_classifier, context=context, val_inputs=x_val, calibration=digits8.x_train[:50],
                       correct=lambda out: np.argmax(out, -1) == y_val)
     config = SearchConfig(budget_points=3.0, sparsity_levels=(0.5, 0.9), cluster_levels=(8,), tolerances=(1.0, 50.0),
-                          students=({"widths": (4,)},), student_sparsities=(0.0,),
+                          students=({"widths": (4,)},), student_sparsities=(0.0,), uniform_sparsities=(0.8,),
                           prune=PruneConfig(epochs=2, learning_rate=1e-3),
                           distill=DistillConfig(epochs=3))
     result = search(task, config)
@@ -79,6 +79,7 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     assert all(row["drop_points"] >= -5 for row in result.sensitivity)
     names = [row["name"] for row in result.candidates]
     assert "auto-student0-s0" in names and any(name.startswith("auto-prune-cluster") for name in names)
+    assert {"auto-uniform-s0.8", "auto-uniform-cluster-s0.8"} <= set(names)
     ok = [row for row in result.candidates if row["drop_points"] + row["drop_se_points"] <= 3.0]
     chosen = next(row for row in result.candidates if row.get("chosen"))
     assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in ok) and chosen["within_budget"]
@@ -86,7 +87,8 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     json.dumps(result.candidates)  # the report stores them as they are
     with pytest.raises(UserError, match="no candidate stayed within"):
         search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
-                                  tolerances=(100.0,), cluster=False, prune=PruneConfig(epochs=1)))
+                                  tolerances=(100.0,), cluster=False, uniform_sparsities=(),
+                                  prune=PruneConfig(epochs=1)))
 
 
 def test_search_job_refuses_bad_models(tmp_path):

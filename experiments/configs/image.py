@@ -15,11 +15,13 @@ def get_config(quick=False):
                                   label_fractions=(0.1, 1.0)),
             prune=PruneConfig(epochs=2), qat=QATConfig(epochs=1), latency_runs=50, latency_warmup=5,
             search=SearchConfig(tolerances=(1.0, 4.0), students=({"widths": (4, 4, 8)},), student_sparsities=(0.5,),
+                                uniform_sparsities=(0.8,),
                                 cluster_levels=(8, 16)))
     return PipelineConfig(
         task="image", output_dir="runs/image",
         # Students for the search: 814, 2,482 and 1,626 parameters vs the classifier's 9,930.
-        search=SearchConfig(students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (4, 8)})),
+        search=SearchConfig(students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (4, 8)}),
+                            prune=PruneConfig(epochs=10, learning_rate=5e-4)),
         image=ImageTaskConfig(pretrain=TrainConfig(epochs=15), finetune=TrainConfig(epochs=30, min_steps=150),
                               label_fractions=(0.01, 0.1, 1.0)),
         # Pruning fine-tunes for a while at full sparsity so the pruned model recovers its accuracy.

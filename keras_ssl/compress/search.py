@@ -6,7 +6,8 @@ Users of today's toolkits guess a combination (e.g. 80% pruning + int8) and lose
    and clustered alone at every cluster count; the validation accuracy drop of each is the sensitivity table.
 2. **Candidates.**  For each tolerance t (points), every layer gets the highest sparsity (and the fewest clusters)
    whose one-shot drop was ≤ t: robust layers are pruned hard, fragile ones spared.  Each setting becomes a recipe
-   (prune per layer, then optionally sparsity-preserving clustering), and so does every distilled student at every
+   (prune per layer, then optionally sparsity-preserving clustering), and so do uniform sparsities (what tfmot's
+   tutorials do, so the search can never do worse than them on validation) and every distilled student at every
    uniform sparsity.  Each candidate is trained, converted to int8 TFLite and *run* on the validation split.
 3. **Choice.**  The smallest gzip artifact whose validation drop is within the budget *with a margin*: the drop
    plus ``margin_se`` standard errors of it must fit.  The standard error is the paired one (McNemar): it counts
@@ -50,6 +51,9 @@ class SearchConfig:
     cluster_levels: tuple = (4, 8, 16, 32)
     tolerances: tuple = (0.5, 1.0, 2.0, 4.0)
     cluster: bool = True  # also try each pruned candidate with sparsity-preserving clustering
+    # Uniform sparsities tried as well (every layer alike, like tfmot's tutorials), each also with clustering.
+    uniform_sparsities: tuple = (0.7, 0.8, 0.9)
+    uniform_clusters: int = 16
     students: tuple = ()
     student_sparsities: tuple = (0.0, 0.5, 0.75)
     prune: PruneConfig = dataclasses.field(default_factory=lambda: PruneConfig(epochs=6, learning_rate=5e-4))
@@ -182,6 +186,13 @@ def candidate_recipes(sensitivity, config, layers):
             cluster = dataclasses.replace(config.cluster_config, per_layer={k: clusters.get(k, 0) for k in layers},
                                           number_of_clusters=max(clusters.values()), preserve_sparsity=True)
             add(Recipe(f"auto-prune-cluster-t{tolerance:g}", (("prune", prune), ("cluster", cluster)), config.mode))
+    for level in config.uniform_sparsities:
+        prune = dataclasses.replace(config.prune, target_sparsity=level, per_layer={})
+        add(Recipe(f"auto-uniform-s{level:g}", (("prune", prune),), config.mode))
+        if config.cluster:
+            cluster = dataclasses.replace(config.cluster_config, number_of_clusters=config.uniform_clusters,
+                                          per_layer={}, preserve_sparsity=True)
+            add(Recipe(f"auto-uniform-cluster-s{level:g}", (("prune", prune), ("cluster", cluster)), config.mode))
     for index, student in enumerate(config.students):
         for level in config.student_sparsities:
             steps = [("distill", DistillStepConfig(student=dict(student), distill=config.distill))]
