@@ -78,9 +78,11 @@ class ContrastiveModel(tf_keras.Model):
     """A flat functional model (image -> projection) whose ``train_step`` takes a batch of two views and minimises
     NT-Xent; being functional, ``get_layer("encoder_conv0")`` finds the encoder layers by name."""
 
-    def __init__(self, inputs, outputs, temperature, **kwargs):
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.temperature = float(temperature)
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        # Functional's own signature (temperature rides in kwargs): Keras then saves and revives the graph itself.
+        temperature = float(kwargs.pop("temperature", 0.2))
+        super().__init__(inputs, outputs, name=name, trainable=trainable, **kwargs)
+        self.temperature = temperature
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
 
     @property
@@ -121,11 +123,12 @@ class ContrastiveModel(tf_keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        """Rebuilds the functional graph, then wraps it with the saved temperature."""
+        """Rebuilds the functional graph (Keras's own reviver), then restores the saved temperature."""
         config = dict(config)
-        temperature = config.pop("temperature")
-        model = tf_keras.Model.from_config(config, custom_objects)
-        return cls(model.inputs, model.outputs, temperature, name=model.name)
+        temperature = config.pop("temperature", 0.2)
+        model = super().from_config(config, custom_objects)
+        model.temperature = float(temperature)
+        return model
 
 
 def build_contrastive(encoder_config, config=ContrastiveConfig()):
@@ -141,7 +144,7 @@ def build_contrastive(encoder_config, config=ContrastiveConfig()):
     x = tf_keras.layers.Dense(config.hidden_dim, activation="relu", name="projection_hidden")(x)
     # float32 output even when trained mixed: the normalised similarities lose precision in float16.
     outputs = tf_keras.layers.Dense(config.projection_dim, dtype="float32", name="projection")(x)
-    return ContrastiveModel(inputs, outputs, config.temperature, name="contrastive")
+    return ContrastiveModel(inputs, outputs, temperature=config.temperature, name="contrastive")
 
 
 def contrastive_dataset(x, batch_size, augment_config, seed=0, shuffle=True):
