@@ -16,6 +16,8 @@ flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz 
 flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
 flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epoch instead of loading them "
                   "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
+flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the BiLSTM MLM (article 001) or a "
+                  "BERT-style transformer MLM (token + position embeddings, MultiHeadAttention blocks).")
 flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
 flags.DEFINE_string("recipe", None, "Compression recipe: default (pruning + QAT rows), auto (accuracy-aware "
                     "search for the smallest int8 artifact within --budget_points), or a named recipe: tutorial, "
@@ -78,7 +80,7 @@ def config_from_flags():
                                                                  image_size=FLAGS.image_size)),
         pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size),
         finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
-    text = _override(text, stream=FLAGS.stream_text or None,
+    text = _override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
                      mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
                      pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size))
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,

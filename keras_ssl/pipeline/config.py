@@ -9,11 +9,13 @@ from keras_ssl.distribute import STRATEGIES
 from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
+from keras_ssl.models.transformer import TransformerConfig
 from keras_ssl.pipeline.recipe_book import RECIPE_NAMES
 from keras_ssl.ssl.precision import PRECISIONS
 from keras_ssl.ssl.training import TrainConfig
 
 TASKS = ("image", "text")
+TEXT_MODELS = ("bilstm", "transformer")
 
 
 @dataclasses.dataclass
@@ -49,11 +51,16 @@ class TextTaskConfig:
     test_fraction: float = 0.1
     max_eval_sequences: int = 300
     max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker (in-memory only)
+    # "bilstm" (article 001's model) or "transformer" (BERT-style; its vocab_size and seq_len come from ``mlm``)
+    model: str = "bilstm"
+    transformer: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
     stream: bool = False  # stream text_files from disk every epoch (bounded memory) instead of loading them
 
     def __post_init__(self):
         if not 0.0 < self.test_fraction < 1.0:
             raise UserError(f"test_fraction={self.test_fraction} must be between 0 and 1 (exclusive)")
+        if self.model not in TEXT_MODELS:
+            raise UserError(f"unknown text model {self.model!r}: use one of {TEXT_MODELS}")
 
 
 @dataclasses.dataclass

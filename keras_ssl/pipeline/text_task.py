@@ -11,6 +11,7 @@ from keras_ssl.compress.search import SearchTask
 from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.students import build_student_mlm
+from keras_ssl.models.transformer import build_transformer_mlm
 from keras_ssl.pipeline.image_task import prune_recipe_name
 from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
@@ -19,6 +20,15 @@ from keras_ssl.pipeline.variants import Evaluation, standard_variants
 from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_mlm
 from keras_ssl.ssl.training import compile_for_logits, masked_token_accuracy
+
+
+def build_text_model(task, mlm_config):
+    """The MLM to pretrain: the BiLSTM of ``mlm_config``, or the transformer of ``task.transformer`` at the same
+    vocabulary and sequence length."""
+    if task.model == "transformer":
+        return build_transformer_mlm(dataclasses.replace(task.transformer, vocab_size=mlm_config.vocab_size,
+                                                         seq_len=mlm_config.seq_len))
+    return build_mlm(mlm_config)
 
 
 def run_text_task(config, artifacts_dir, timer):
@@ -36,7 +46,7 @@ def run_text_task(config, artifacts_dir, timer):
         inputs, labels, weights = split.eval_set
     with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
-        mlm = build_mlm(mlm_config)
+        mlm = build_text_model(task, mlm_config)
         pretrain_mlm(mlm, split.train_dataset(pretrain.batch_size, config.seed), len(vocab),
                      with_backup(pretrain, config, "pretrain"), val_data=split.eval_set)
     with strategy_scope(strategy):
@@ -71,7 +81,7 @@ def run_text_task(config, artifacts_dir, timer):
         variants, baseline, export = standard_variants(mlm, compressed, artifacts_dir, evaluation)
     keras_accuracy = variants[0]["accuracy"]
     unigram = split.unigram_accuracy()
-    ssl = {"method": "masked_lm", "data": "files" if config.text_files else "pydoc_data.topics",
+    ssl = {"method": "masked_lm", "model": task.model, "data": "files" if config.text_files else "pydoc_data.topics",
            "streamed": split.streamed, "vocab_size": len(vocab), "seq_len": mlm_config.seq_len,
            "train_sequences": int(split.num_train), "test_sequences": int(split.num_test),
            "masked_positions": int(chosen.sum()), "masked_token_accuracy": keras_accuracy, "unigram_accuracy": unigram,
