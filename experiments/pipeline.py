@@ -16,6 +16,8 @@ flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz 
 flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
 flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epoch instead of loading them "
                   "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
+flags.DEFINE_enum("ssl", None, ["autoencoder", "contrastive"], "Image self-supervised pretraining: the "
+                  "convolutional autoencoder (reconstruction) or SimCLR (two augmented views, NT-Xent).")
 flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the BiLSTM MLM (article 001) or a "
                   "BERT-style transformer MLM (token + position embeddings, MultiHeadAttention blocks).")
 flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
@@ -75,7 +77,7 @@ def config_from_flags():
             raise UserError(f"--label_fractions={','.join(FLAGS.label_fractions)} must be numbers in (0, 1], "
                             "e.g. 0.01,0.1,1") from None
     image = _override(
-        image, label_fractions=fractions,
+        image, label_fractions=fractions, ssl=FLAGS.ssl,
         classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
                                                                  image_size=FLAGS.image_size)),
         pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size),

@@ -11,11 +11,13 @@ from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
 from keras_ssl.models.transformer import TransformerConfig
 from keras_ssl.pipeline.recipe_book import RECIPE_NAMES
+from keras_ssl.ssl.contrastive import ContrastiveConfig
 from keras_ssl.ssl.precision import PRECISIONS
 from keras_ssl.ssl.training import TrainConfig
 
 TASKS = ("image", "text")
 TEXT_MODELS = ("bilstm", "transformer")
+SSL_METHODS = ("autoencoder", "contrastive")
 
 
 @dataclasses.dataclass
@@ -28,8 +30,12 @@ class ImageTaskConfig:
     pretrain: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=15))
     finetune: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30, min_steps=150))
     label_fractions: tuple = (0.01, 0.1, 1.0)
+    ssl: str = "autoencoder"  # self-supervised pretraining: "autoencoder" (reconstruction) or "contrastive" (SimCLR)
+    contrastive: ContrastiveConfig = dataclasses.field(default_factory=lambda: ContrastiveConfig(epochs=30))
 
     def __post_init__(self):
+        if self.ssl not in SSL_METHODS:
+            raise UserError(f"unknown self-supervised method {self.ssl!r}: use one of {SSL_METHODS}")
         self.label_fractions = tuple(sorted({float(f) for f in self.label_fractions}))
         if any(not 0.0 < f <= 1.0 for f in self.label_fractions):
             raise UserError(f"label fractions must be in (0, 1], got {self.label_fractions}")

@@ -15,6 +15,7 @@ from keras_ssl.models.students import build_student_classifier, student_config_f
 from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.ssl.contrastive import pretrain_contrastive
 from keras_ssl.ssl.finetune import label_fraction_study
 from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_autoencoder
@@ -32,6 +33,20 @@ def summarize_label_fractions(rows):
     return summary
 
 
+def pretrain_encoder(task, data, pretrain, config):
+    """Self-supervised pretraining on the training images only (no labels): the autoencoder (reconstruction) or
+    SimCLR (``task.ssl``).  Returns (the model whose ``encoder_*`` layers hold the weights, report metrics)."""
+    if task.ssl == "contrastive":
+        contrastive = dataclasses.replace(task.contrastive, seed=config.seed, log_dir=pretrain.log_dir,
+                                          backup_dir=pretrain.backup_dir, verbose=pretrain.verbose)
+        model, history = pretrain_contrastive(task.classifier.encoder, data.x_train, contrastive)
+        return model, {"contrastive_loss_first_last": [float(history["loss"][0]), float(history["loss"][-1])]}
+    autoencoder = build_autoencoder(task.classifier.encoder)
+    pretrain_autoencoder(autoencoder, data.x_train, pretrain)
+    recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
+    return autoencoder, {"reconstruction_mse_test": float(np.mean((recon - data.x_test) ** 2))}
+
+
 def run_image_task(config, artifacts_dir, timer):
     """Runs every image stage under ``timer``, writing artifacts to ``artifacts_dir``.
 
@@ -47,14 +62,11 @@ def run_image_task(config, artifacts_dir, timer):
         if config.recipe == "auto":  # the search chooses on images no training step sees
             data, validation = hold_out_validation(data, config.validation_fraction, config.seed)
     with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
-        autoencoder = build_autoencoder(task.classifier.encoder)
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
-        pretrain_autoencoder(autoencoder, data.x_train, with_backup(pretrain, config, "pretrain"))
-        recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)
-        reconstruction_mse = float(np.mean((recon - data.x_test) ** 2))
+        pretrained, pretrain_metrics = pretrain_encoder(task, data, with_backup(pretrain, config, "pretrain"), config)
     with timer.stage("finetune"), precision_policy(config.precision), strategy_scope(strategy):
         finetune = with_logs(dataclasses.replace(task.finetune, seed=config.seed), config, artifacts_dir, "finetune")
-        rows, models = label_fraction_study(data, autoencoder, task.classifier,
+        rows, models = label_fraction_study(data, pretrained, task.classifier,
                                             with_backup(finetune, config, "finetune"), task.label_fractions)
     # Compression and export work on float32 layers, whatever precision training used.
     with strategy_scope(strategy):  # a float32 rebuild must hold its variables in the same strategy
@@ -85,8 +97,8 @@ def run_image_task(config, artifacts_dir, timer):
         compressed += recipe_models
     with timer.stage("export"):
         variants, baseline, export = standard_variants(classifier, compressed, artifacts_dir, evaluation)
-    ssl = {"method": "autoencoder", "data": data.source, "train_images": int(len(data.x_train)),
-           "test_images": int(len(data.x_test)), "reconstruction_mse_test": reconstruction_mse,
+    ssl = {"method": task.ssl, "data": data.source, "train_images": int(len(data.x_train)),
+           "test_images": int(len(data.x_test)), **pretrain_metrics,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
     return variants, baseline, ssl, export, search
 
