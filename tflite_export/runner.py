@@ -83,7 +83,11 @@ class TFLiteModel:
         """Runs the model; fused LSTM/RNN state is reset first, so calls do not leak into each other."""
         if self.stateful:
             self.interpreter.reset_all_variables()
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as e:  # a kernel that refuses its tensor types at run time (e.g. int16 LayerNorm math)
+            raise UserError(f"the artifact converts but LiteRT cannot run it: {str(e).strip().splitlines()[0][:200]}; "
+                            "use another quantization mode") from None
 
     def predict_one(self, example):
         """Output for one example (no batch dimension), dequantised if integer."""

@@ -31,7 +31,7 @@ NOT_TRAINING = ("overwrite", "resume", "tensorboard", "backup_dir", "latency_run
 def training_settings(config):
     """The config as JSON-ready data, without the fields that do not affect training."""
     settings = json.loads(json.dumps(dataclasses.asdict(config)))
-    for name in NOT_TRAINING:
+    for name in NOT_TRAINING + ("text" if config.task == "image" else "image",):  # the other task's settings
         settings.pop(name, None)
     return settings
 

@@ -64,7 +64,12 @@ def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, referen
     manifest = export_tflite(model, path, mode, representative_data=evaluation.calibration,
                              associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn)
     convert_s = time.perf_counter() - start
-    validation, outputs = validate_tflite(path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
+    try:
+        validation, outputs = validate_tflite(path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
+    except UserError:
+        for written in (path, manifest_path(path)):  # an artifact LiteRT cannot run must not ship
+            os.remove(written)
+        raise
     update_manifest(path, validation=validation)
     return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
                 quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
@@ -138,9 +143,16 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         source_accuracy = evaluation.score(model.predict(evaluation.inputs, batch_size=256, verbose=0))
         rows.append(tflite_variant(name, model, "int8", artifacts_dir, evaluation, recipe, reference,
                                    layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
-    rows += [onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation, reference),
-             onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation, reference, quantize=True),
-             xla_variant("xla_saved_model", float_model, artifacts_dir, evaluation, reference)]
+    for name, make in (("onnx_float32", lambda: onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation,
+                                                             reference)),
+                       ("onnx_dynamic", lambda: onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation,
+                                                             reference, quantize=True))):
+        try:
+            rows.append(make())
+        except UserError as e:  # e.g. tf2onnx has no conversion for GELU's Erfc (the transformer MLM)
+            logging.warning("skipping %s: %s", name, e)
+            skipped.append({"name": name, "quantization": "onnx", "reason": str(e)})
+    rows.append(xla_variant("xla_saved_model", float_model, artifacts_dir, evaluation, reference))
     add_latency(rows, artifacts_dir, evaluation)
     tf_latency = inference_latency(float_model, evaluation.inputs[0], runs=evaluation.latency_runs,
                                    warmup=evaluation.latency_warmup)
