@@ -3,6 +3,7 @@ import numpy as np
 
 from keras_ssl.data.epochs import array_dataset, with_epoch
 from keras_ssl.data.masking import mlm_dataset, normalize_weights
+from keras_ssl.distribute import shard_by_data
 from keras_ssl.keras import tf, tf_keras
 from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
 
@@ -13,7 +14,7 @@ def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):
     autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="mse")
     # A keyed dataset, not fit(x, shuffle=True): Keras's own shuffle would replay epoch 0's order after a resume.
     ds, epoch_var = array_dataset((x_unlabeled.astype(np.float32),), config.batch_size, seed=config.seed)
-    ds = with_epoch(ds.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE), epoch_var)
+    ds = with_epoch(shard_by_data(ds.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)), epoch_var)
     history = autoencoder.fit(ds, epochs=config.epochs, validation_data=None if x_val is None else (x_val, x_val),
                               verbose=config.verbose, callbacks=fit_callbacks(config, ds))
     return history.history
