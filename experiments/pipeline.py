@@ -35,6 +35,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   "(see experiments/launch_workers.py). Batch sizes stay global (split over the replicas).")
 flags.DEFINE_integer("seed", 0, "Seed for data splits, initialisation, masking and shuffling.")
 flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs.", lower_bound=1)
+flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining learning rate (the BiLSTM's 8e-3 "
+                   "is too high for the transformer MLM: use ~1e-3).", lower_bound=0.0)
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
 flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning.", lower_bound=1)
 flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1).", lower_bound=0.0,
@@ -80,11 +82,13 @@ def config_from_flags():
         image, label_fractions=fractions, ssl=FLAGS.ssl,
         classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
                                                                  image_size=FLAGS.image_size)),
-        pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size),
+        pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                           learning_rate=FLAGS.pretrain_learning_rate),
         finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
     text = _override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
                      mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
-                     pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size))
+                     pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                                        learning_rate=FLAGS.pretrain_learning_rate))
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
                       schedule=FLAGS.prune_schedule)
     return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
