@@ -1,6 +1,6 @@
 import numpy as np
 
-from keras_ssl.data.masking import fixed_masked_set, mask_tokens, mlm_dataset
+from keras_ssl.data.masking import fixed_masked_set, mask_tokens, mlm_dataset, unigram_accuracy
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL, PAD_ID
 
 
@@ -39,3 +39,11 @@ def test_dataset_yields_inputs_labels_weights(token_sequences):
     inputs, labels, weights = next(iter(mlm_dataset(token_sequences, 50, batch_size=32, seed=0)))
     assert inputs.shape == labels.shape == weights.shape == (32, 8)
     assert inputs.dtype.name == "int32" and weights.dtype.name == "float32"
+
+
+def test_unigram_baseline_guesses_the_most_frequent_word():
+    train = np.array([[3, 3, 3, 4]], np.int32)
+    labels = np.array([[3, 4, 5, 3]])
+    weights = np.array([[1.0, 1.0, 0.0, 1.0]])
+    acc, token = unigram_accuracy(train, labels, weights)
+    assert token == 3 and abs(acc - 2 / 3) < 1e-9

@@ -72,3 +72,17 @@ def fixed_masked_set(sequences, vocab_size, seed=0, config=MaskingConfig()):
     """One frozen draw of masks as numpy arrays, so every artifact is scored on the same masked positions."""
     inputs, labels, weights = mask_tokens(np.asarray(sequences, np.int32), [seed, 1], vocab_size, config)
     return inputs.numpy(), labels.numpy(), weights.numpy()
+
+
+def guess_accuracy(token_id, labels, weights):
+    """Masked-token accuracy of always guessing ``token_id``."""
+    return float(np.mean(labels[weights > 0] == token_id))
+
+
+def unigram_accuracy(train_sequences, labels, weights):
+    """Masked-token accuracy of always guessing the most frequent real word: the floor an MLM must beat.
+
+    Returns (accuracy, token id)."""
+    ids = np.asarray(train_sequences).ravel()
+    most_common = int(np.bincount(ids[ids >= NUM_SPECIAL]).argmax())
+    return guess_accuracy(most_common, labels, weights), most_common

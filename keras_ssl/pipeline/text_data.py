@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
-from keras_ssl.data.masking import fixed_masked_set, mlm_dataset
+from keras_ssl.data.masking import fixed_masked_set, guess_accuracy, mlm_dataset
 from keras_ssl.data.stream_split import Holdout, holdout_rate, scan
 from keras_ssl.data.streaming import count_words, streaming_mlm_dataset
 from keras_ssl.data.text import load_corpus
@@ -40,7 +40,7 @@ class TextSplit:
     def unigram_accuracy(self):
         """Masked-token accuracy of always guessing ``unigram_token``: the floor an MLM must beat."""
         _, labels, weights = self.eval_set
-        return float(np.mean(labels[weights > 0] == self.unigram_token))
+        return guess_accuracy(self.unigram_token, labels, weights)
 
 
 def split_sequences(sequences, test_fraction, max_eval, seed):
