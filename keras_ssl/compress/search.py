@@ -32,6 +32,7 @@ from keras_ssl.compress.distill import DistillConfig, copy_model
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
 from keras_ssl.errors import UserError
+from keras_ssl.keras import tf
 from keras_ssl.metrics import count_params, gzip_bytes, sparsity
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
@@ -95,6 +96,7 @@ class SearchResult:
     sensitivity: list
     baseline_accuracy: float
     seconds: float
+    failed: list = dataclasses.field(default_factory=list)  # candidates that could not be trained or converted
 
 
 def prunable_layers(model):
@@ -233,9 +235,17 @@ def search(task, config):
     base_correct = np.asarray(task.correct(base_outputs), bool)
     baseline = float(base_correct.mean())
     sensitivity = layer_sensitivity(task, config, baseline)
-    rows, models = [], {}
+    rows, models, failed = [], {}, []
     for recipe in candidate_recipes(sensitivity, config, prunable_layers(task.model)):
-        model, row = measure(recipe, task, base_correct, config)
+        try:
+            model, row = measure(recipe, task, base_correct, config)
+        except (UserError, ValueError, RuntimeError, tf.errors.OpError) as e:
+            # One candidate a technique cannot take (e.g. more clusters than a small pruned kernel has weights)
+            # must not end the search: it is recorded with its reason.
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            logging.warning("candidate %s failed: %s", recipe.name, reason)
+            failed.append({"name": recipe.name, "recipe": recipe.describe(), "reason": reason})
+            continue
         rows.append(row)
         models[recipe.name] = (recipe, model)
         logging.info("candidate %-26s gzip %7d B  val acc %.4f (%+.2f ± %.2f points)  %s", row["name"],
@@ -251,4 +261,4 @@ def search(task, config):
     best["chosen"] = True
     recipe, model = models[best["name"]]
     return SearchResult(chosen=recipe, model=model, candidates=rows, sensitivity=sensitivity,
-                        baseline_accuracy=baseline, seconds=round(time.perf_counter() - start, 1))
+                        baseline_accuracy=baseline, seconds=round(time.perf_counter() - start, 1), failed=failed)

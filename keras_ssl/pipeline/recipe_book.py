@@ -81,7 +81,8 @@ def search_section(result, search_config, out_dir):
     section = {"chosen": result.chosen.name, "chosen_recipe": result.chosen.describe(),
                "budget_points": search_config.budget_points, "margin_se": search_config.margin_se,
                "baseline_val_accuracy": result.baseline_accuracy,
-               "seconds": result.seconds, "candidates": result.candidates, "sensitivity": result.sensitivity}
+               "seconds": result.seconds, "candidates": result.candidates, "failed": result.failed,
+               "sensitivity": result.sensitivity}
     atomic_write_json(os.path.join(out_dir, "search.json"), section)
     plot_size_accuracy({"variants": [dict(row, name=row["name"]) for row in result.candidates],
                         "baseline": result.chosen.name}, os.path.join(out_dir, "search_pareto.png"),
@@ -107,6 +108,7 @@ def render_search(section):
                      f"{row['sparsity']:.2f} | {row['accuracy']:.4f} | {-row['drop_points']:+.2f} | "
                      f"{row['drop_se_points']:.2f} | "
                      f"{'yes' if row['within_budget'] else 'no'} |")
+    lines += [f"- failed: `{row['name']}` ({row['recipe']}): {row['reason']}" for row in section.get("failed", [])]
     lines += ["", "![search Pareto front](search_pareto.png)", "",
               "Per-layer sensitivity (one-shot, validation drop in points) is in `search.json`."]
     return "\n".join(lines)
