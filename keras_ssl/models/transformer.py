@@ -19,11 +19,16 @@ from keras_ssl.keras import tf, tf_keras
 ACTIVATIONS = ("gelu", "relu")
 
 
-def _check_encoder(what, dim, heads, mlp_dim, layers, dropout, activation):
-    """UserError unless the encoder sizes are positive, ``dim`` splits into ``heads`` and dropout is a fraction."""
-    for name, value in (("dim", dim), ("heads", heads), ("mlp_dim", mlp_dim), ("layers", layers)):
+def _positive_ints(what, **values):
+    """UserError naming the first value that is not a positive integer."""
+    for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"{what} {name}={value!r} must be a positive integer")
+
+
+def _check_encoder(what, dim, heads, mlp_dim, layers, dropout, activation):
+    """UserError unless the encoder sizes are positive, ``dim`` splits into ``heads`` and dropout is a fraction."""
+    _positive_ints(what, dim=dim, heads=heads, mlp_dim=mlp_dim, layers=layers)
     if dim % heads:
         raise UserError(f"{what} dim={dim} is not divisible by heads={heads}: each attention head gets dim / heads "
                         "features; pick heads that divide dim")
@@ -50,10 +55,7 @@ class TransformerConfig:
     activation: str = "gelu"
 
     def __post_init__(self):
-        for name in ("vocab_size", "seq_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"transformer {name}={value!r} must be a positive integer")
+        _positive_ints("transformer", vocab_size=self.vocab_size, seq_len=self.seq_len)
         _check_encoder("transformer", self.dim, self.heads, self.mlp_dim, self.layers, self.dropout, self.activation)
 
 
@@ -76,10 +78,7 @@ class ViTConfig:
     activation: str = "gelu"
 
     def __post_init__(self):
-        for name in ("image_size", "patch_size", "channels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"ViT {name}={value!r} must be a positive integer")
+        _positive_ints("ViT", image_size=self.image_size, patch_size=self.patch_size, channels=self.channels)
         if self.image_size % self.patch_size:
             raise UserError(f"ViT patch_size={self.patch_size} does not divide image_size={self.image_size}: "
                             "patches must tile the image; pick a divisor such as 2 or 4")
