@@ -10,6 +10,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "runs/label_study", "Folder for label_study.json and label_study.md.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each redraws the split, label subsets, init and pretraining.")
 flags.DEFINE_list("fractions", ["0.01", "0.05", "0.1", "1"], "Label fractions in (0, 1].")
+flags.DEFINE_integer("contrastive_epochs", 30, "SimCLR pretraining epochs.", lower_bound=1)
+flags.DEFINE_integer("pretrain_epochs", 15, "Autoencoder pretraining epochs.", lower_bound=1)
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
 
 
@@ -27,10 +29,16 @@ def main(argv):
             raise UserError("--seeds must be integers and --fractions numbers in (0, 1]") from None
         if not seeds or any(not 0 < f <= 1 for f in fractions):
             raise UserError(f"need at least one seed and fractions in (0, 1], got {seeds}, {fractions}")
+        import dataclasses
+
         from keras_ssl.ssl.label_study import LabelStudyConfig, run_label_study
 
-        _, markdown = run_label_study(LabelStudyConfig(output_dir=FLAGS.output_dir, data_path=FLAGS.data_path or "",
-                                                       seeds=seeds, fractions=fractions))
+        config = LabelStudyConfig(output_dir=FLAGS.output_dir, data_path=FLAGS.data_path or "", seeds=seeds,
+                                  fractions=fractions)
+        config = dataclasses.replace(
+            config, pretrain=dataclasses.replace(config.pretrain, epochs=FLAGS.pretrain_epochs),
+            contrastive=dataclasses.replace(config.contrastive, epochs=FLAGS.contrastive_epochs))
+        _, markdown = run_label_study(config)
     except UserError as e:
         sys.exit(f"error: {e}")
     print(markdown)
