@@ -2,9 +2,9 @@
 
     python -m experiments.label_study --output_dir=runs/label_study [--seeds=0,1,2] [--fractions=0.01,0.05,0.1,1]
 """
-import sys
-
 from absl import app, flags
+
+from experiments.cli import run_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "runs/label_study", "Folder for label_study.json and label_study.md.")
@@ -15,33 +15,31 @@ flags.DEFINE_integer("pretrain_epochs", 15, "Autoencoder pretraining epochs.", l
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
 
 
-def main(argv):
-    """Runs the study from the flags and prints its markdown."""
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
+def study_from_flags():
+    """Builds the study config from the flags, runs it and returns its markdown."""
+    import dataclasses
+
     from keras_ssl.errors import UserError
+    from keras_ssl.ssl.label_study import LabelStudyConfig, run_label_study
 
     try:
-        try:
-            seeds = tuple(int(s) for s in FLAGS.seeds)
-            fractions = tuple(float(f) for f in FLAGS.fractions)
-        except ValueError:
-            raise UserError("--seeds must be integers and --fractions numbers in (0, 1]") from None
-        if not seeds or any(not 0 < f <= 1 for f in fractions):
-            raise UserError(f"need at least one seed and fractions in (0, 1], got {seeds}, {fractions}")
-        import dataclasses
+        seeds = tuple(int(s) for s in FLAGS.seeds)
+        fractions = tuple(float(f) for f in FLAGS.fractions)
+    except ValueError:
+        raise UserError("--seeds must be integers and --fractions numbers in (0, 1]") from None
+    if not seeds or any(not 0 < f <= 1 for f in fractions):
+        raise UserError(f"need at least one seed and fractions in (0, 1], got {seeds}, {fractions}")
+    config = LabelStudyConfig(output_dir=FLAGS.output_dir, data_path=FLAGS.data_path or "", seeds=seeds,
+                              fractions=fractions)
+    config = dataclasses.replace(
+        config, pretrain=dataclasses.replace(config.pretrain, epochs=FLAGS.pretrain_epochs),
+        contrastive=dataclasses.replace(config.contrastive, epochs=FLAGS.contrastive_epochs))
+    return run_label_study(config)[1]
 
-        from keras_ssl.ssl.label_study import LabelStudyConfig, run_label_study
 
-        config = LabelStudyConfig(output_dir=FLAGS.output_dir, data_path=FLAGS.data_path or "", seeds=seeds,
-                                  fractions=fractions)
-        config = dataclasses.replace(
-            config, pretrain=dataclasses.replace(config.pretrain, epochs=FLAGS.pretrain_epochs),
-            contrastive=dataclasses.replace(config.contrastive, epochs=FLAGS.contrastive_epochs))
-        _, markdown = run_label_study(config)
-    except UserError as e:
-        sys.exit(f"error: {e}")
-    print(markdown)
+def main(argv):
+    """Runs the study from the flags and prints its markdown."""
+    run_main(argv, study_from_flags)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@
 Flags only build the job; the work happens in ``keras_ssl.pipeline.search_job``.
 """
 import dataclasses
-import sys
 
 from absl import app, flags
+
+from experiments.cli import run_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", None, "Folder for search_report.{json,md}, search.json, chosen_recipe.json, PNG.")
@@ -21,22 +22,19 @@ flags.DEFINE_integer("seed", 0, "Seed for the validation split, training and the
 flags.mark_flag_as_required("output_dir")
 
 
+def search_from_flags():
+    """Builds the job from the flags, runs it and returns its markdown."""
+    from keras_ssl.pipeline.search_job import SearchJob, run_search_job
+
+    job = SearchJob(output_dir=FLAGS.output_dir, model_path=FLAGS.model_path or "", builtin=FLAGS.builtin,
+                    data_path=FLAGS.data_path or "", seed=FLAGS.seed)
+    job = dataclasses.replace(job, search=dataclasses.replace(job.search, budget_points=FLAGS.budget_points))
+    return run_search_job(job)[1]
+
+
 def main(argv):
     """Runs the search job from the flags and prints its markdown."""
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}: all options are --flags (see --helpfull)")
-    from keras_ssl.errors import UserError
-
-    try:
-        from keras_ssl.pipeline.search_job import SearchJob, run_search_job
-
-        job = SearchJob(output_dir=FLAGS.output_dir, model_path=FLAGS.model_path or "", builtin=FLAGS.builtin,
-                        data_path=FLAGS.data_path or "", seed=FLAGS.seed)
-        job = dataclasses.replace(job, search=dataclasses.replace(job.search, budget_points=FLAGS.budget_points))
-        _, markdown = run_search_job(job)
-    except UserError as e:
-        sys.exit(f"error: {e}")
-    print(markdown)
+    run_main(argv, search_from_flags)
 
 
 if __name__ == "__main__":
