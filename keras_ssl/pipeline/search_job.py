@@ -12,6 +12,7 @@ import numpy as np
 from absl import logging
 
 from keras_ssl.benchmark.speed_study import probe_cnn
+from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.recipes import RecipeContext, apply_recipe
 from keras_ssl.compress.search import SearchConfig, SearchTask, search
@@ -43,7 +44,8 @@ class SearchJob:
     validation_fraction: float = 0.15
     seed: int = 0
     search: SearchConfig = dataclasses.field(default_factory=lambda: SearchConfig(
-        students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (8,), "hidden": (16,)})))
+        students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (8,), "hidden": (16,)}),
+        distill=DistillConfig(epochs=100, learning_rate=3e-3, alpha=0.1)))
     prune: PruneConfig = dataclasses.field(default_factory=lambda: PruneConfig(epochs=6, learning_rate=5e-4))
 
     def __post_init__(self):
