@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.channel_prune import ChannelPruneConfig, prune_channels, shrink_channels
 from keras_ssl.compress.layer_prune import LayerPruneConfig, prune_layers, remove_layers
 from keras_ssl.errors import UserError
@@ -11,12 +12,6 @@ from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, 
 
 def _compile(model):
     return compile_for_logits(model, 3e-3)
-
-
-def _copy(model):
-    copy = tf_keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _predict(model, x):
@@ -50,7 +45,7 @@ def test_sliced_classifier_equals_the_original_with_dropped_filters_zeroed(train
     """Checks the slicing (conv -> conv input channels, Flatten's (h, w, c) rows) when channels really go."""
     small, kept = shrink_channels(trained_classifier, ChannelPruneConfig(keep_fraction=0.4, criterion="l1"))
     assert set(kept) == {"encoder_conv0", "encoder_conv1"}
-    zeroed = _copy(trained_classifier)
+    zeroed = copy_model(trained_classifier)
     for name, channels in kept.items():
         kernel, bias = zeroed.get_layer(name).get_weights()
         dropped = np.setdiff1d(np.arange(kernel.shape[-1]), channels)
@@ -78,7 +73,7 @@ def test_dense_chain_with_batchnorm_in_a_sequential_model():
     small, kept = shrink_channels(model, ChannelPruneConfig(keep_fraction={"a": 0.5}))
     assert [small.get_layer(n).units for n in ("a", "b", "out")] == [8, 8, 3]
     assert small.get_layer("bn").get_weights()[0].shape == (8,)
-    zeroed = _copy(model)  # drop unit i of "a" == zero row i of b's kernel (after BN, a zero unit is not zero)
+    zeroed = copy_model(model)  # drop unit i of "a" == zero row i of b's kernel (after BN, a zero unit is not zero)
     kernel, bias = zeroed.get_layer("b").get_weights()
     kernel[np.setdiff1d(np.arange(16), kept["a"])] = 0
     zeroed.get_layer("b").set_weights([kernel, bias])

@@ -93,3 +93,11 @@ def check_per_layer(model, per_layer, supported, what):
         if value and not supported(layer):
             raise UserError(f"layer {name!r} ({type(layer).__name__}) has no weights tfmot can {what}: remove it "
                             "from per_layer or set it to 0")
+
+
+def copy_model(model):
+    """A fresh copy of a functional/Sequential model with the same weights, so a technique never changes the
+    caller's model."""
+    copy = tf_keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -15,7 +15,7 @@ from absl import logging
 from tensorflow_model_optimization.python.core.clustering.keras import cluster_wrapper, clustering_registry
 from tensorflow_model_optimization.python.core.clustering.keras.cluster import layer_has_enough_weights_to_cluster
 
-from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
+from keras_ssl.compress.byo import check_per_layer, copy_model, describe_layers, flatten_nested
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf_keras
 from keras_ssl.ssl.training import fit_callbacks
@@ -98,12 +98,6 @@ def wrap_clusterable_layers(model, config):
     return tf_keras.models.clone_model(model, clone_function=wrap)
 
 
-def _copy(model):
-    copy = tf_keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def cluster_weights(model, dataset, config, compile_fn):
     """Clusters ``model``'s weights and fine-tunes the centroids on ``dataset``; returns a plain Keras model.
 
@@ -111,7 +105,7 @@ def cluster_weights(model, dataset, config, compile_fn):
     """
     if int(dataset.cardinality()) < 1:
         raise UserError("clustering needs a finite, non-empty training dataset")
-    flat = _copy(flatten_nested(model))
+    flat = copy_model(flatten_nested(model))
     _check_layer_names(flat, config)
     wrapped = wrap_clusterable_layers(flat, config)
     if not any(isinstance(layer, cluster_wrapper.ClusterWeights) for layer in wrapped.layers):

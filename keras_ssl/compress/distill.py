@@ -18,7 +18,7 @@ import dataclasses
 
 from absl import logging
 
-from keras_ssl.compress.byo import is_graph_model
+from keras_ssl.compress.byo import copy_model, is_graph_model
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
 from keras_ssl.ssl.training import fit_callbacks
@@ -161,13 +161,6 @@ def distillation_metrics(teacher, student, dataset, config):
     distiller = Distiller(teacher, student, config.temperature, config.alpha, name=f"measure_{student.name}")
     distiller.compile(weighted_metrics=[])  # its own trackers weigh by sample weight
     return distiller.evaluate(dataset, verbose=0, return_dict=True)
-
-
-def copy_model(model):
-    """A fresh copy of a functional/Sequential model with the same weights (the caller's model stays untouched)."""
-    copy = tf_keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def distill(teacher, student, dataset, config, compile_fn=None):

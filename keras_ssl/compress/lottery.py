@@ -14,6 +14,7 @@ import os
 import numpy as np
 from absl import logging
 
+from keras_ssl.compress.byo import copy_model
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
 from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
@@ -107,12 +108,6 @@ class SaveWeightsAt(tf_keras.callbacks.Callback):
             self.weights = self.model.get_weights()
 
 
-def _copy_model(model):
-    copy = tf_keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def _check_initial_weights(model, initial_weights):
     shapes = [tuple(w.shape) for w in model.get_weights()]
     given = [tuple(np.shape(w)) for w in initial_weights]
@@ -131,7 +126,7 @@ def lottery_ticket(model, dataset, config, compile_fn=None, initial_weights=None
     touched; ``compile_fn(model)`` compiles with the task's loss (default: logits + sparse labels).
     """
     compile_fn = compile_fn or (lambda m: compile_for_logits(m, config.learning_rate))
-    work = _copy_model(model)
+    work = copy_model(model)
     if initial_weights is not None:
         _check_initial_weights(work, initial_weights)
     rewind = [np.array(w) for w in initial_weights] if initial_weights is not None else work.get_weights()

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 from absl import logging
 
-from keras_ssl.compress.byo import flatten_nested
+from keras_ssl.compress.byo import copy_model, flatten_nested
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
 from keras_ssl.metrics import count_params
@@ -167,12 +167,6 @@ def lora_targets(model, config):
     return targets
 
 
-def _copy(model):
-    copy = tf_keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def apply_lora(model, config):
     """A copy of ``model`` with LoRA adapters on the chosen layers; only adapters and ``config.train_layers`` train.
 
@@ -180,7 +174,7 @@ def apply_lora(model, config):
     """
     model = flatten_nested(model)
     targets = set(lora_targets(model, config))
-    copy = _copy(model)
+    copy = copy_model(model)
     for layer in copy.layers:
         layer.trainable = layer.name in config.train_layers
 

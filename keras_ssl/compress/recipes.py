@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.channel_prune import ChannelPruneConfig, prune_channels
 from keras_ssl.compress.cluster import ClusterConfig, cluster_weights
 from keras_ssl.compress.distill import DistillConfig, distill
@@ -71,8 +72,6 @@ def _compile_with(context, config):
 
 def finetune(model, dataset, config, compile_fn):
     """Fine-tunes a copy of ``model`` with every zero of its matrices held at zero (a no-op mask on dense models)."""
-    from keras_ssl.compress.distill import copy_model
-
     model = copy_model(model)
     compile_fn(model)
     weights = maskable_weights(model)

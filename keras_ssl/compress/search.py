@@ -28,7 +28,8 @@ import numpy as np
 from absl import logging
 
 from keras_ssl.compress.cluster import ClusterConfig
-from keras_ssl.compress.distill import DistillConfig, copy_model
+from keras_ssl.compress.byo import copy_model
+from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
 from keras_ssl.errors import UserError
