@@ -63,7 +63,8 @@ class LotteryConfig:
 
 
 def maskable_weights(model):
-    """The weights the ticket prunes: trainable kernels, embeddings and recurrent kernels (2+ dimensions)."""
+    """The weights the ticket prunes: trainable kernels, embeddings and recurrent kernels (2+ dimensions) of a
+    model or of one layer."""
     return [w for w in model.trainable_weights if len(w.shape) >= 2]
 
 

@@ -30,6 +30,7 @@ from absl import logging
 from keras_ssl.compress.cluster import ClusterConfig
 from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.distill import DistillConfig
+from keras_ssl.compress.lottery import maskable_weights
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
 from keras_ssl.errors import UserError
@@ -102,17 +103,13 @@ class SearchResult:
 
 def prunable_layers(model):
     """Names of the layers whose matrices (kernels, embeddings, recurrent kernels) the search may prune."""
-    return [layer.name for layer in model.layers if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
-
-
-def _matrices(layer):
-    return [w for w in layer.trainable_weights if len(w.shape) >= 2]
+    return [layer.name for layer in model.layers if maskable_weights(layer)]
 
 
 def one_shot(model, layer_name, transform):
     """A copy of ``model`` with ``transform(array) → array`` applied to the matrices of one layer, no training."""
     clone = copy_model(model)
-    for weight in _matrices(clone.get_layer(layer_name)):
+    for weight in maskable_weights(clone.get_layer(layer_name)):
         weight.assign(transform(weight.numpy()))
     return clone
 
@@ -145,7 +142,7 @@ def layer_sensitivity(task, config, baseline):
     """Rows of (layer, technique, level, accuracy, drop_points): each layer alone, one shot, at every level."""
     rows = []
     for name in prunable_layers(task.model):
-        params = sum(int(np.prod(w.shape)) for w in _matrices(task.model.get_layer(name)))
+        params = sum(int(np.prod(w.shape)) for w in maskable_weights(task.model.get_layer(name)))
         trials = [("prune", s, zero_smallest(s)) for s in config.sparsity_levels]
         trials += [("cluster", k, nearest_centroids(k)) for k in config.cluster_levels] if config.cluster else []
         for technique, level, transform in trials:
