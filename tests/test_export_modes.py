@@ -4,6 +4,7 @@ import pytest
 
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf, tf_keras
+from keras_ssl.metrics import gzip_bytes
 from keras_ssl.models.bilstm_mlm import build_mlm
 from tflite_export.convert import to_tflite
 from tflite_export.inspect import describe, xnnpack_coverage
@@ -117,3 +118,33 @@ def test_unrolled_lstm_runs_in_xnnpack_and_matches_keras(tiny_mlm_config, token_
     # Unrolled, the LSTM has no fused op, so int16x8 becomes possible too.
     assert "int16" in TFLiteModel(model_content=to_tflite(mlm, "int16x8", representative_data=token_sequences,
                                                           unroll_rnn=True)).tensor_dtypes()
+
+
+def _int8_fully_connected_weights(flatbuffer):
+    """The int8 values of every FULLY_CONNECTED weight tensor (the op's input 1) in the artifact."""
+    interpreter = TFLiteModel(model_content=flatbuffer).interpreter
+    weights = {op["inputs"][1] for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"}
+    return [interpreter.get_tensor(t["index"]) for t in interpreter.get_tensor_details()
+            if t["index"] in weights and t["dtype"] == np.int8]
+
+
+def test_int8_per_tensor_keeps_shared_weights_as_few_bytes_and_gzips_smaller():
+    # A clustered Dense kernel: 8 shared values, the extreme ones rare, as in a trained kernel.  With one scale
+    # per output channel each row is rescaled by its own max, so the 8 values become many different bytes.
+    rng = np.random.default_rng(0)
+    centroids = np.array([-0.83, -0.47, -0.26, -0.09, 0.06, 0.21, 0.55, 0.97], np.float32)
+    kernel = centroids[rng.choice(8, size=(16, 512), p=np.array([1, 3, 6, 10, 10, 6, 3, 1]) / 40)]
+    model = tf_keras.Sequential([tf_keras.Input((16,), name="x"), tf_keras.layers.Dense(512, name="dense")])
+    model.get_layer("dense").set_weights([kernel, np.zeros(512, np.float32)])
+    inputs = rng.random((64, 16)).astype(np.float32)
+    per_channel = to_tflite(model, "int8", representative_data=inputs)
+    per_tensor = to_tflite(model, "int8_per_tensor", representative_data=inputs)
+    (channel_values,), (tensor_values,) = _int8_fully_connected_weights(per_channel), _int8_fully_connected_weights(
+        per_tensor)
+    assert np.unique(tensor_values).size == 8
+    assert np.unique(channel_values).size > 16
+    print(f"gzip clustered int8: per channel {gzip_bytes(per_channel)} B, per tensor {gzip_bytes(per_tensor)} B")
+    assert gzip_bytes(per_tensor) < 0.8 * gzip_bytes(per_channel)
+    expected = model.predict(inputs, verbose=0)
+    got = TFLiteModel(model_content=per_tensor).predict(inputs)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()

@@ -39,6 +39,7 @@ def test_recipes_round_trip_through_json():
     (lambda: Recipe("x", (("prune", ClusterConfig()),)), "needs a PruneConfig"),
     (lambda: Recipe("x", (("qat", QATConfig()), ("prune", PruneConfig()))), "qat must be the last step"),
     (lambda: Recipe("x", (), mode="int4"), "unknown export mode"),
+    (lambda: SearchConfig(cluster_mode="int4"), "search modes"),
     (lambda: recipe_from_dict({"name": "x", "steps": [{"kind": "prune", "config": {"sparsity": 2}}]}),
      "PruneConfig has no field 'sparsity'"),
     (lambda: recipe_from_dict({"steps": []}), "recipe is malformed"),
@@ -82,6 +83,8 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     tried = set(names) | {row["name"] for row in result.failed}  # a kernel too small to cluster may fail, by name
     assert {"auto-uniform-s0.8", "auto-uniform-cluster-s0.8"} <= tried
     assert all(row["reason"] for row in result.failed)
+    modes = {row["name"]: row["recipe_config"]["mode"] for row in result.candidates}
+    assert all(mode == ("int8_per_tensor" if "cluster" in name else "int8") for name, mode in modes.items()), modes
     ok = [row for row in result.candidates if row["drop_points"] + row["drop_se_points"] <= 3.0]
     chosen = next(row for row in result.candidates if row.get("chosen"))
     assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in ok) and chosen["within_budget"]

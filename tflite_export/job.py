@@ -14,7 +14,7 @@ from absl import logging
 from keras_ssl.errors import UserError
 from keras_ssl.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_dir
 from tflite_export.artifacts import check_writable, export_tflite, manifest_path, update_manifest
-from tflite_export.convert import MODES
+from tflite_export.convert import CALIBRATED_MODES, MODES
 from tflite_export.validate import argmax_top1, compare_outputs, judge, validate_tflite
 
 DEFAULT_MODES = ("float32", "float16", "dynamic", "int8", "int8_io")
@@ -121,7 +121,7 @@ def _task_data(request, source):
             raise UserError(f"--calibration_npy has inputs of shape {calibration.shape[1:]}, the model takes "
                             f"{source.input_shape}")
         return TaskData(calibration[:200], None, argmax_top1, calibration, {})
-    if any(m in ("int8", "int8_io", "uint8_io", "int16x8") for m in request.modes):
+    if any(m in CALIBRATED_MODES for m in request.modes):
         raise UserError("int8/int16x8 modes need calibration data: pass --task=image|text or --calibration_npy")
     rng = np.random.default_rng(0)  # float modes only: agreement on synthetic inputs, no accuracy
     shape = (64,) + source.input_shape

@@ -1,7 +1,6 @@
 """Text task configs: the demo default and a quick variant for smoke runs."""
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.cluster import ClusterConfig
-from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.compress.search import SearchConfig
 from keras_ssl.models.bilstm_mlm import MLMConfig
@@ -29,8 +28,10 @@ def get_config(quick=False):
         # left the QAT model 5.4 points down, 3 epochs at 3e-3 ended +0.1 (its int8 artifact: same accuracy).
         qat=QATConfig(epochs=3, learning_rate=3e-3),
         # The MLM's candidates train on the whole corpus and convert in ~15 s each: fewer of them than for images.
+        # Measured on the demo MLM (test split): pruned 50% + 16 clusters, int8 with per-tensor Dense scales, was
+        # 8.9x smaller than float32 at +0.1 points.  No student: the vocabulary-sized embedding and head keep a
+        # narrower BiLSTM's size near the teacher's, and a 32-unit student did not learn in 10 epochs of distillation.
         search=SearchConfig(sparsity_levels=(0.3, 0.5, 0.7, 0.8, 0.9), cluster_levels=(8, 16, 32),
-                            tolerances=(0.5, 1.0, 2.0), students=({"embedding_dim": 32, "lstm_units": 32},),
-                            student_sparsities=(0.0, 0.5), prune=PruneConfig(epochs=3, learning_rate=1e-3),
-                            cluster_config=ClusterConfig(epochs=1, learning_rate=1e-4),
-                            distill=DistillConfig(epochs=10, alpha=0.5, learning_rate=5e-3)))
+                            tolerances=(0.5, 1.0, 2.0), uniform_sparsities=(0.5, 0.7), students=(),
+                            prune=PruneConfig(epochs=3, learning_rate=1e-3),
+                            cluster_config=ClusterConfig(epochs=2, learning_rate=1e-4)))

@@ -36,7 +36,7 @@ from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
 from keras_ssl.errors import UserError
 from keras_ssl.keras import tf
 from keras_ssl.metrics import count_params, gzip_bytes, sparsity
-from tflite_export.convert import to_tflite
+from tflite_export.convert import MODES, to_tflite
 from tflite_export.runner import TFLiteModel
 
 
@@ -64,6 +64,9 @@ class SearchConfig:
         default_factory=lambda: ClusterConfig(epochs=2, learning_rate=1e-4))
     distill: DistillConfig = dataclasses.field(default_factory=lambda: DistillConfig(epochs=30, alpha=0.1))
     mode: str = "int8"
+    # Clustered candidates are converted with one int8 scale per Dense tensor, so their k shared values stay k bytes
+    # that gzip packs (see tflite_export.convert); set it to "int8" to keep per-channel scales.
+    cluster_mode: str = "int8_per_tensor"
 
     def __post_init__(self):
         if not self.budget_points >= 0:
@@ -72,6 +75,8 @@ class SearchConfig:
             raise UserError(f"sparsity levels must be in [0, 1): {self.sparsity_levels}, {self.student_sparsities}")
         if any(k < 2 for k in self.cluster_levels):
             raise UserError(f"cluster counts must be at least 2: {self.cluster_levels}")
+        if self.mode not in MODES or self.cluster_mode not in MODES:
+            raise UserError(f"search modes {self.mode!r} / {self.cluster_mode!r}: use TFLite modes from {MODES}")
 
 
 @dataclasses.dataclass
@@ -185,14 +190,16 @@ def candidate_recipes(sensitivity, config, layers):
         if config.cluster and clusters:
             cluster = dataclasses.replace(config.cluster_config, per_layer={k: clusters.get(k, 0) for k in layers},
                                           number_of_clusters=max(clusters.values()), preserve_sparsity=True)
-            add(Recipe(f"auto-prune-cluster-t{tolerance:g}", (("prune", prune), ("cluster", cluster)), config.mode))
+            add(Recipe(f"auto-prune-cluster-t{tolerance:g}", (("prune", prune), ("cluster", cluster)),
+                       config.cluster_mode))
     for level in config.uniform_sparsities:
         prune = dataclasses.replace(config.prune, target_sparsity=level, per_layer={})
         add(Recipe(f"auto-uniform-s{level:g}", (("prune", prune),), config.mode))
         if config.cluster:
             cluster = dataclasses.replace(config.cluster_config, number_of_clusters=config.uniform_clusters,
                                           per_layer={}, preserve_sparsity=True)
-            add(Recipe(f"auto-uniform-cluster-s{level:g}", (("prune", prune), ("cluster", cluster)), config.mode))
+            add(Recipe(f"auto-uniform-cluster-s{level:g}", (("prune", prune), ("cluster", cluster)),
+                       config.cluster_mode))
     for index, student in enumerate(config.students):
         for level in config.student_sparsities:
             steps = [("distill", DistillStepConfig(student=dict(student), distill=config.distill))]

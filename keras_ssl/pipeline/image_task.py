@@ -85,8 +85,8 @@ def run_image_task(config, artifacts_dir, timer):
         top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
         associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
-                  ("qat_int8", qat, "qat-int8")]
+    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8", "int8"),
+                  ("qat_int8", qat, "qat-int8", "int8")]
     with timer.stage("recipes"), strategy_scope(strategy):
         context = RecipeContext(dataset=dataset, compile=compile_for_logits, build_student=lambda **kwargs:
                                 build_student_classifier(student_config_for(task.classifier, **kwargs)))

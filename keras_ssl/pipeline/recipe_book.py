@@ -65,12 +65,12 @@ def recipe_rows(config, model, context, search_task, out_dir):
         chosen.append(load_recipe(config.recipe_file))
     elif config.recipe not in ("auto", TUTORIAL):
         chosen.append(book[config.recipe])
-    rows = [(recipe.name, apply_recipe(model, recipe, context), recipe.describe())
+    rows = [(recipe.name, apply_recipe(model, recipe, context), recipe.describe(), recipe.mode)
             for recipe in [book[TUTORIAL]] + chosen]
     section = None
     if config.recipe == "auto":
         result = search(dataclasses.replace(search_task, model=model, context=context), config.search)
-        rows.append(("auto_best", result.model, result.chosen.describe()))
+        rows.append(("auto_best", result.model, result.chosen.describe(), result.chosen.mode))
         section = search_section(result, config.search, out_dir)
     return rows, section
 

@@ -66,8 +66,8 @@ def run_text_task(config, artifacts_dir, timer):
         top1=lambda out: np.argmax(out, -1)[chosen], calibration=split.calibration,
         associated_files={"vocab.txt": vocab.to_text()},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8"),
-                  ("qat_int8", qat, "qat-dense-int8")]
+    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8", "int8"),
+                  ("qat_int8", qat, "qat-dense-int8", "int8")]
     with timer.stage("recipes"), strategy_scope(strategy):
         context = RecipeContext(dataset=dataset,
                                 compile=lambda m, lr: compile_for_logits(m, lr, sparse_weighted=True),

@@ -117,7 +117,7 @@ PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dy
 
 def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     """The float Keras model, its TFLite float32 baseline, every post-training conversion, each ``compressed``
-    (row name, model, recipe) exported as int8; ONNX (float32 and dynamic int8) and an XLA SavedModel.
+    (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and dynamic int8) and an XLA SavedModel.
     Returns (rows, baseline_name, export) where ``export["skipped"]`` lists conversions the model's ops do not
     allow, with the reason (e.g. no 16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager,
     tf.function and XLA calls.
@@ -138,10 +138,10 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         # The fused int8 LSTM kernel is the slow part of the int8 MLM; unrolled, XNNPACK runs it (convert.py).
         rows.append(tflite_variant("tflite_int8_unrolled", float_model, "int8", artifacts_dir, evaluation,
                                    "ptq-int8-unrolled-rnn", reference, unroll_rnn=True))
-    for name, model, recipe in compressed:
+    for name, model, recipe, mode in compressed:
         # The compressed Keras model's own accuracy separates what compression cost from what export cost.
         source_accuracy = evaluation.score(model.predict(evaluation.inputs, batch_size=256, verbose=0))
-        rows.append(tflite_variant(name, model, "int8", artifacts_dir, evaluation, recipe, reference,
+        rows.append(tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference,
                                    layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
     for name, make in (("onnx_float32", lambda: onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation,
                                                              reference)),
