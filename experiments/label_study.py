@@ -1,4 +1,5 @@
-"""Scratch vs autoencoder vs contrastive pretraining at 1-100% labels, over several seeds (mean ± std).
+"""Scratch vs autoencoder vs contrastive pretraining (probe, fine-tune, self-training) at 1-100% labels, over
+several seeds (mean ± std).
 
     python -m experiments.label_study --output_dir=runs/label_study [--seeds=0,1,2] [--fractions=0.01,0.05,0.1,1]
 """
@@ -12,6 +13,8 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each redraws the split, labe
 flags.DEFINE_list("fractions", ["0.01", "0.05", "0.1", "1"], "Label fractions in (0, 1].")
 flags.DEFINE_integer("contrastive_epochs", 30, "SimCLR pretraining epochs.", lower_bound=1)
 flags.DEFINE_integer("pretrain_epochs", 15, "Autoencoder pretraining epochs.", lower_bound=1)
+flags.DEFINE_integer("selftrain_epochs", 30, "Self-training epochs over every training image.", lower_bound=1)
+flags.DEFINE_integer("selftrain_neighbors", 20, "Neighbours per image in the graph labels spread on.", lower_bound=1)
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
 
 
@@ -33,7 +36,9 @@ def study_from_flags():
                               fractions=fractions)
     config = dataclasses.replace(
         config, pretrain=dataclasses.replace(config.pretrain, epochs=FLAGS.pretrain_epochs),
-        contrastive=dataclasses.replace(config.contrastive, epochs=FLAGS.contrastive_epochs))
+        contrastive=dataclasses.replace(config.contrastive, epochs=FLAGS.contrastive_epochs),
+        selftrain=dataclasses.replace(config.selftrain, epochs=FLAGS.selftrain_epochs,
+                                      neighbors=FLAGS.selftrain_neighbors))
     return run_label_study(config)[1]
 
 
