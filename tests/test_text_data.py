@@ -46,3 +46,20 @@ def test_text_file_errors(tmp_path):
     ok = tmp_path / "ok.txt"
     ok.write_text("hello world")
     assert load_text_files([str(ok)]) == ["hello world"]
+
+
+def test_search_validation_masks_the_held_out_windows_several_times():
+    from keras_ssl.pipeline.config import TextTaskConfig
+    from keras_ssl.pipeline.text_data import in_memory_split
+
+    docs = load_corpus()[:40]
+    vocab = Vocabulary.build(docs, vocab_size=300)
+    split = in_memory_split(docs, vocab, 16, TextTaskConfig(validation_masks=3, max_eval_sequences=50), seed=0,
+                            num_calibration=10, validation=True)
+    inputs, labels, weights = split.validation
+    windows = len(inputs) // 3
+    assert len(inputs) == 3 * windows and np.array_equal(labels[:windows], labels[windows:2 * windows])
+    first, second = weights[:windows] > 0, weights[windows:2 * windows] > 0
+    assert first.any() and second.any() and (first != second).any(), "each draw masks other positions"
+    with pytest.raises(UserError, match="validation_masks"):
+        TextTaskConfig(validation_masks=0)

@@ -64,14 +64,15 @@ def _masked(test, vocab, seed):
 
 
 def in_memory_split(docs, vocab, seq_len, task, seed, num_calibration, validation=False):
-    """The split of tokenised ``docs`` (``task`` is a TextTaskConfig); ``validation`` also holds out a masked set
-    as large as the test set from the training windows."""
+    """The split of tokenised ``docs`` (``task`` is a TextTaskConfig); ``validation`` also holds out as many windows
+    as the test set from the training windows, masked ``task.validation_masks`` times over."""
     train, test = split_sequences(to_sequences(docs, vocab, seq_len), task.test_fraction, task.max_eval_sequences,
                                   seed)
     held_out = None
     if validation:
         train, val = split_sequences(train, task.test_fraction, task.max_eval_sequences, seed + 1)
-        held_out = _masked(val, vocab, seed + 1)
+        draws = [_masked(val, vocab, seed + 1 + 1000 * k) for k in range(task.validation_masks)]
+        held_out = tuple(np.concatenate(parts) for parts in zip(*draws))
     ids = train.ravel()
     return TextSplit(eval_set=_masked(test, vocab, seed), calibration=train[:num_calibration], num_train=len(train),
                      num_test=len(test), unigram_token=int(np.bincount(ids[ids >= NUM_SPECIAL]).argmax()),
