@@ -87,13 +87,16 @@ def backup_folder(config):
     to resume (a kill skips all of this, which is the point).
 
     Multi-worker: only the chief checks, creates and removes it; the others use it as it is (``workers.py``), after
-    waiting for the chief's check at a barrier.
+    waiting for the chief's check at a barrier.  The chief removes it only after a second barrier: the other workers
+    write their last checkpoint into temporary folders inside it, and a chief that finished first removed the folder
+    under a lagging worker's save (seen in CI under load: ``SaveV2 ... No such file or directory``).
     """
     root = backup_root(config)
     strategy = make_strategy(config.strategy)
     if not is_chief(strategy):
         barrier(strategy)
         yield root
+        barrier(strategy)  # done writing into the chief's folder: it may go
         return
     if check_backup(root, config):
         logging.info("resuming the interrupted run backed up in %s: the cut stage continues from its last finished "
@@ -108,4 +111,5 @@ def backup_folder(config):
         if os.listdir(root) == [MARKER]:  # nothing trained yet: leave no empty backup behind
             shutil.rmtree(root, ignore_errors=True)
         raise
+    barrier(strategy)  # every worker's last save is done
     shutil.rmtree(root, ignore_errors=True)
