@@ -170,7 +170,8 @@ def _configure(converter, config, dtypes, representative_data, qat):
             converter.inference_input_type = INTEGER_IO[mode]
         converter.inference_output_type = INTEGER_IO[mode]
     if mode == "int8_per_tensor":
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001 -- no public flag
+        # The converter's only switch for it is private (TF 2.21 has no public per-tensor option).
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     if mode == "int16x8":
         builtins = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     converter.target_spec.supported_ops = builtins + ([tf.lite.OpsSet.SELECT_TF_OPS] if config.allow_flex else [])

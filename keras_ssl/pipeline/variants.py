@@ -117,7 +117,8 @@ PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dy
 
 def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     """The float Keras model, its TFLite float32 baseline, every post-training conversion, each ``compressed``
-    (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and dynamic int8) and an XLA SavedModel.
+    (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and
+    dynamic int8) and an XLA SavedModel.
     Returns (rows, baseline_name, export) where ``export["skipped"]`` lists conversions the model's ops do not
     allow, with the reason (e.g. no 16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager,
     tf.function and XLA calls.
