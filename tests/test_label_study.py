@@ -51,7 +51,9 @@ def test_labels_spread_along_the_neighbour_graph():
     # Two chains of points (cosine neighbours), one label at the far end of each: every point gets its chain's class.
     t = np.linspace(0.0, 0.6, 20)
     features = np.concatenate([np.stack([np.cos(t), np.sin(t)], 1), np.stack([-np.cos(t), -np.sin(t)], 1)])
-    soft = propagate_labels(features, labeled=[0, 39], labels=[3, 7], num_classes=10, neighbors=3)
+    given = (3.0 * features).copy()  # float64 and not unit length: must come back untouched
+    soft = propagate_labels(given, labeled=[0, 39], labels=[3, 7], num_classes=10, neighbors=3)
+    np.testing.assert_array_equal(given, 3.0 * features)
     assert soft.shape == (40, 10) and np.allclose(soft.sum(1), 1.0)
     np.testing.assert_array_equal(soft.argmax(1), [3] * 20 + [7] * 20)
     np.testing.assert_array_equal(soft[[0, 39]], np.eye(10)[[3, 7]])  # the labeled rows keep their label

@@ -80,7 +80,7 @@ def propagate_labels(features, labeled, labels, num_classes, neighbors=20, alpha
                         f"{len(labeled)} rows and {len(labels)} labels")
     if labels.min() < 0 or labels.max() >= num_classes:
         raise UserError(f"labels must be in [0, {num_classes}), got {labels.min()}..{labels.max()}")
-    features /= np.linalg.norm(features, axis=1, keepdims=True) + 1e-12
+    features = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)  # not in place: may be the caller's
     soft = np.full((len(features), num_classes), 1.0 / num_classes)
     if len(features) > 1:
         targets = np.full(len(features), -1)
