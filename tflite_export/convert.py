@@ -135,8 +135,8 @@ def _source_converter(source):
 
 def _check_mode_for_source(source, mode, unrolled=False):
     if isinstance(source, tf_keras.Model) and is_qat_model(source) and mode not in QAT_MODES:
-        raise UserError(f"model {source.name!r} is quantization-aware (fake-quant layers): convert it as int8, "
-                        "int8_io or uint8_io; for float16/dynamic convert the model from before quantize_model")
+        raise UserError(f"model {source.name!r} is quantization-aware (fake-quant layers): convert it as one of "
+                        f"{', '.join(QAT_MODES)}; for float16/dynamic convert the model from before quantize_model")
     if mode == "int16x8" and not unrolled and isinstance(source, tf_keras.Model) and has_recurrent_layers(source):
         rnn = recurrent_layer_names(source)[0]
         raise UserError(f"int16x8 is not supported for LSTM (layer {rnn!r} of model {source.name!r}): TFLite has "

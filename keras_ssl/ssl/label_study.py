@@ -17,9 +17,9 @@ from absl import logging
 from keras_ssl.data.augment import digit_views
 from keras_ssl.data.images import label_subset, load_images
 from keras_ssl.io_utils import atomic_write_json, atomic_write_text, staged_dir
+from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import ClassifierConfig
 from keras_ssl.models.conv_autoencoder import build_autoencoder
-from keras_ssl.keras import tf_keras
 from keras_ssl.ssl.contrastive import ContrastiveConfig, build_contrastive, pretrain_contrastive
 from keras_ssl.ssl.finetune import label_fraction_study
 from keras_ssl.ssl.pretrain import pretrain_autoencoder
