@@ -1,1 +1,1 @@
-"""absl binaries: thin flag parsers over the keras_ssl library."""
+"""absl binaries: thin entry files; each binary's flags and logic live in keras_ssl/cli/."""

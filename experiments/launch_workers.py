@@ -1,59 +1,8 @@
-"""Runs N local copies of a command as one multi-worker tf.distribute cluster on 127.0.0.1.
+"""Runs N local copies of a command as one multi-worker tf.distribute cluster.
 
-    python -m experiments.launch_workers --num_workers=2 --timeout=900 -- \\
-        python -m experiments.pipeline --task=text --quick --strategy=multi_worker --output_dir=runs/text-mw
-
-Each worker gets ``TF_CONFIG`` with every worker's 127.0.0.1 address (free ports picked at start) and its own
-index; worker 0 is the chief (the pipeline's chief writes ``--output_dir``, the others a scratch copy).  ``{index}``
-in the command becomes the worker's index.  Output is streamed with a ``[worker i]`` prefix.  If any worker fails,
-or ``--timeout`` passes, every other worker is killed with SIGKILL (TensorFlow traps SIGTERM, and a worker whose
-peer never started or died waits forever) and the launcher prints one ``error:`` line and exits 1; bad usage
-exits 2.  The work is in ``keras_ssl.launch``.
-
-On real hosts there is no launcher: start the same command on every host with its own ``TF_CONFIG``; the cluster
-lists the same addresses, in the same order, everywhere, and only ``index`` differs:
-
-    # on host A (the chief):
-    export TF_CONFIG='{"cluster": {"worker": ["hostA:12345", "hostB:12345"]}, "task": {"type": "worker", "index": 0}}'
-    # on host B: the same with "index": 1
-    python -m experiments.pipeline --task=text --strategy=multi_worker --output_dir=runs/text
-
-Each host needs the same code, data and flags; ports must be reachable between hosts.  Batch sizes are global
-(split over all replicas).  Run the hosts under a job system (or ``timeout -s KILL``) that kills all of them when
-one fails: like here, a survivor would otherwise wait for its lost peer forever.
+Flags and logic: ``keras_ssl/cli/launch_workers.py``; ``--helpshort`` lists the flags.
 """
-import sys
-
-from absl import app, flags
-
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("num_workers", 2, "Worker processes to start on this machine.", lower_bound=1)
-flags.DEFINE_float("timeout", 3600.0, "Seconds before every worker still running is killed (SIGKILL).",
-                   lower_bound=0.001)
-
-
-def main(argv):
-    """Launches the command after ``--`` on every worker; exits 0 only if all of them exit 0."""
-    from keras_ssl.errors import UserError
-    from keras_ssl.launch import launch
-
-    command = argv[1:]
-    try:
-        result = launch([command] * FLAGS.num_workers, timeout=FLAGS.timeout)
-    except UserError as e:
-        print(f"error: {e} (usage: python -m experiments.launch_workers --num_workers=N -- COMMAND ...)",
-              file=sys.stderr)
-        sys.exit(2)
-    if not result.ok:
-        print(f"error: {result.message} ({result.seconds:g} s)", file=sys.stderr)
-        sys.exit(1)
-    print(f"{result.message} in {result.seconds:g} s", file=sys.stderr)
-
-
-def run():
-    """Console-script style entry point."""
-    app.run(main)
-
+from keras_ssl.cli.launch_workers import run
 
 if __name__ == "__main__":
     run()

@@ -6,7 +6,7 @@ from keras_ssl.data.images import load_digits
 from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.models.classifier import ClassifierConfig
 from keras_ssl.models.conv_autoencoder import AutoencoderConfig
-from keras_ssl.ssl.training import TrainConfig
+from keras_ssl.training.fit import TrainConfig
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +33,9 @@ def quiet_train():
 @pytest.fixture(scope="session")
 def trained_classifier(digits8, tiny_classifier_config):
     """A tiny digits classifier trained enough (~90%) that quantisation errors would show in accuracy."""
+    from keras_ssl.base.keras import tf_keras
     from keras_ssl.models.classifier import build_classifier
     from keras_ssl.ssl.finetune import train_classifier
-
-    from keras_ssl.keras import tf_keras
 
     tf_keras.utils.set_random_seed(0)
     model = build_classifier(tiny_classifier_config)

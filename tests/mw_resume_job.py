@@ -17,16 +17,16 @@ from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_ssl.distribute import make_strategy  # noqa: E402
+from keras_ssl.training.distribute import make_strategy  # noqa: E402
 
 
 def main(output_dir, epochs):
     """Trains under the pipeline's worker and backup rules and reports the weights' digest."""
     logging.set_verbosity(logging.INFO)  # the test reads the "resuming from backup" line
     strategy = make_strategy("multi_worker")  # before any other TensorFlow op
+    from keras_ssl.base.io_utils import atomic_write_json
+    from keras_ssl.base.keras import tf_keras
     from keras_ssl.data.images import load_digits
-    from keras_ssl.io_utils import atomic_write_json
-    from keras_ssl.keras import tf_keras
     from keras_ssl.models.classifier import ClassifierConfig, build_classifier
     from keras_ssl.models.conv_autoencoder import AutoencoderConfig
     from keras_ssl.pipeline.config import PipelineConfig
@@ -34,7 +34,7 @@ def main(output_dir, epochs):
     from keras_ssl.pipeline.stages import with_backup
     from keras_ssl.pipeline.workers import for_this_worker
     from keras_ssl.ssl.finetune import train_classifier
-    from keras_ssl.ssl.training import TrainConfig
+    from keras_ssl.training.fit import TrainConfig
 
     config = for_this_worker(PipelineConfig(output_dir=output_dir, strategy="multi_worker"))
     data = load_digits(image_size=8, seed=0)

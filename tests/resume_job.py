@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_ssl.io_utils import atomic_write_json  # noqa: E402
-from keras_ssl.keras import tf_keras  # noqa: E402
+from keras_ssl.base.io_utils import atomic_write_json  # noqa: E402
+from keras_ssl.base.keras import tf_keras  # noqa: E402
 
 VOCAB, SEQ_LEN = 63, 16
 
@@ -71,7 +71,7 @@ def main(backup_dir, result_path, epochs_log, mlm_epochs, prune_epochs):
     from keras_ssl.data.masking import fixed_masked_set, mlm_dataset
     from keras_ssl.models.bilstm_mlm import MLMConfig, build_mlm
     from keras_ssl.ssl.pretrain import pretrain_mlm
-    from keras_ssl.ssl.training import TrainConfig, compile_for_logits, masked_token_accuracy
+    from keras_ssl.training.fit import TrainConfig, compile_for_logits, masked_token_accuracy
 
     record_epochs(epochs_log)
     train, test = corpus()

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf
 from keras_ssl.data.augment import AugmentConfig, augment, span_mask
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL, OOV_ID, PAD_ID
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf
 
 IDENTITY = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotation_degrees=0.0, max_shift=0.0,
                 noise_stddev=0.0, cutout_fraction=0.0)

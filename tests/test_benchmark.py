@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.benchmark.claims import claim_row, claims_markdown
 from keras_ssl.benchmark.harness import BenchmarkConfig, add_ratios
 from keras_ssl.benchmark.output import CSV_COLUMNS
 from keras_ssl.benchmark.plots import pareto_front
-from keras_ssl.benchmark.run import BenchmarkRequest, run_benchmark
 from keras_ssl.benchmark.stats import FIELDS, latency_stats, round_spread
-from keras_ssl.errors import UserError
+from keras_ssl.jobs.benchmark_job import BenchmarkRequest, run_benchmark
 from tflite_export.convert import to_tflite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,7 +157,7 @@ def test_claims_compare_the_article_with_the_best_artifact_in_budget():
 
 
 def test_keras_and_saved_model_graphs_time_and_score_like_tflite(tmp_path, two_artifacts, trained_classifier):
-    from keras_ssl.keras import tf
+    from keras_ssl.base.keras import tf
 
     keras_path, saved_model = tmp_path / "model.keras", tmp_path / "saved"
     trained_classifier.save(keras_path)

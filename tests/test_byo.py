@@ -4,13 +4,13 @@ import logging
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.metrics import layer_sparsity
 from keras_ssl.compress.byo import flatten_nested
 from keras_ssl.compress.prune import PruneConfig, make_schedule, prune_magnitude, wrap_prunable_layers
 from keras_ssl.compress.quantize import QATConfig, annotate, quantize_aware
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.metrics import layer_sparsity
-from keras_ssl.ssl.training import compile_for_logits
+from keras_ssl.training.fit import compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 

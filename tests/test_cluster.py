@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
+from keras_ssl.base.metrics import gzip_bytes
 from keras_ssl.compress.cluster import ClusterConfig, cluster_report, cluster_weights
 from keras_ssl.compress.prune import PruneConfig, prune_magnitude
 from keras_ssl.data.masking import mlm_dataset
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.metrics import gzip_bytes
 from keras_ssl.models.bilstm_mlm import build_mlm
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 from tflite_export.convert import to_tflite
 
 CLASSIFIER_KERNELS = ("encoder_conv0", "encoder_conv1", "logits")

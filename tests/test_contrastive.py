@@ -4,10 +4,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.data.augment import AugmentConfig
 from keras_ssl.data.images import label_subset
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import ClassifierConfig, build_classifier, load_encoder_weights
 from keras_ssl.models.conv_autoencoder import AutoencoderConfig
 from keras_ssl.ssl.contrastive import (ContrastiveConfig, ContrastiveModel, build_contrastive, contrastive_dataset,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.data.images import label_subset, load_digits, load_images, load_mnist_npz
-from keras_ssl.errors import UserError
 
 
 def test_digits_are_upsampled_scaled_and_split_reproducibly():

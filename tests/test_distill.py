@@ -2,18 +2,18 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.distill import DistillConfig, distill, distillation_metrics, soft_kl
 from keras_ssl.data.images import label_subset
 from keras_ssl.data.masking import fixed_masked_set, mlm_dataset
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.metrics import count_params
 from keras_ssl.models.bilstm_mlm import MLMConfig, build_mlm
 from keras_ssl.models.classifier import ClassifierConfig, build_classifier
 from keras_ssl.models.students import (StudentClassifierConfig, build_student_classifier, build_student_mlm,
                                        student_config_for)
 from keras_ssl.ssl.finetune import train_classifier
-from keras_ssl.ssl.training import TrainConfig, classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import TrainConfig, classification_dataset, classifier_accuracy, compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 

@@ -14,13 +14,13 @@ import time
 import numpy as np
 import pytest
 
-from keras_ssl import distribute
-from keras_ssl.distribute_smoke import parse_args, parse_results, run_model
-from keras_ssl.errors import UserError
-from keras_ssl.launch import launch
+from keras_ssl.base.errors import UserError
+from keras_ssl.training import distribute
+from keras_ssl.training.launch import launch
+from studies.scaling.distribute_smoke import parse_args, parse_results, run_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE = [sys.executable, "-m", "keras_ssl.distribute_smoke"]
+SMOKE = [sys.executable, "-m", "studies.scaling.distribute_smoke"]
 MULTI_WORKER = SMOKE + ["--strategy=multi_worker", "--model=classifier", "--steps=3", "--warmup_steps=1"]
 
 
@@ -82,9 +82,9 @@ def test_pipeline_config_checks_the_strategy():
 
 
 def test_datasets_are_sharded_by_element(digits8, token_sequences):
+    from keras_ssl.base.keras import tf
     from keras_ssl.data.masking import mlm_dataset
-    from keras_ssl.keras import tf
-    from keras_ssl.ssl.training import classification_dataset
+    from keras_ssl.training.fit import classification_dataset
 
     for ds in (classification_dataset(digits8.x_train, digits8.y_train, 32),
                mlm_dataset(token_sequences, 50, 32)):

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
-from tflite_export.convert import has_recurrent_layers, to_tflite
+from keras_ssl.models.introspect import has_recurrent_layers
+from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 
 

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
+from keras_ssl.jobs.export_job import ExportRequest, run_export
 from tflite_export.artifacts import export_tflite, manifest_path
-from tflite_export.job import ExportRequest, run_export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.metrics import gzip_bytes
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.metrics import gzip_bytes
 from keras_ssl.models.bilstm_mlm import build_mlm
 from tflite_export.convert import to_tflite
 from tflite_export.inspect import describe, xnnpack_coverage
@@ -76,7 +76,7 @@ def test_saved_model_source_converts_and_matches(tmp_path, trained_classifier, d
 def test_qat_model_converts_to_int8_without_calibration(trained_classifier, digits8, keras_accuracy):
     import tensorflow_model_optimization as tfmot
 
-    from keras_ssl.ssl.training import compile_for_logits
+    from keras_ssl.training.fit import compile_for_logits
 
     qat = tfmot.quantization.keras.quantize_model(trained_classifier)
     # Fake-quant ranges start untrained (the QAT model itself scores ~10% before this): one epoch learns them.

@@ -15,13 +15,13 @@ import time
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.data.masking import mlm_dataset
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import build_classifier
 from keras_ssl.pipeline.config import PipelineConfig
 from keras_ssl.pipeline.resume import backup_folder
-from keras_ssl.ssl.training import TrainConfig, classification_dataset, compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import TrainConfig, classification_dataset, compile_for_logits, fit_callbacks
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_job.py")
 MW_JOB = os.path.join(os.path.dirname(JOB), "mw_resume_job.py")
@@ -139,7 +139,7 @@ def interrupted_backup(tmp_path, digits8, tiny_classifier_config):
 
 def test_a_damaged_backup_stops_with_one_line_never_resumes(interrupted_backup, digits8, tiny_classifier_config):
     # Decision: refuse (UserError naming the folder), not ignore.  A SIGKILL cannot produce this (see
-    # keras_ssl/ssl/backup.py), so it means damage from outside: the user decides whether to delete the backup.
+    # keras_ssl/training/backup.py), so it means damage from outside: the user decides whether to delete the backup.
     chief = os.path.join(interrupted_backup, "chief")
     data_file = next(os.path.join(chief, f) for f in os.listdir(chief) if ".data-" in f)
     with open(data_file, "r+b") as f:
@@ -211,7 +211,7 @@ def test_pipeline_backup_is_tied_to_its_settings(tmp_path):
 def test_a_killed_multi_worker_run_resumes_on_every_worker(tmp_path):
     """Two workers on 127.0.0.1, SIGKILLed together mid-training, rerun: both restore the chief's backup at the same
     epoch (a worker starting elsewhere would hang the cluster), and end bit-identical to an uninterrupted cluster."""
-    from keras_ssl.launch import launch
+    from keras_ssl.training.launch import launch
 
     def job(name, **kwargs):
         command = [sys.executable, MW_JOB, str(tmp_path / name), str(MW_EPOCHS)]

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_bytes, staged_dir
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_bytes, staged_dir
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):

@@ -2,7 +2,7 @@ import os
 
 
 def test_legacy_keras_is_selected_before_tensorflow():
-    from keras_ssl.keras import tf, tf_keras
+    from keras_ssl.base.keras import tf, tf_keras
 
     assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
     assert tf_keras.__version__.startswith("2.")
@@ -11,10 +11,10 @@ def test_legacy_keras_is_selected_before_tensorflow():
 
 
 def test_no_module_imports_keras_directly():
-    """All code takes Keras from keras_ssl.keras; a stray `import keras` would mix Keras 3 objects in."""
+    """All code takes Keras from keras_ssl.base.keras; a stray `import keras` would mix Keras 3 objects in."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     offenders = []
-    for folder in ("keras_ssl", "tflite_export", "experiments"):
+    for folder in ("keras_ssl", "tflite_export", "experiments", "studies"):
         for dirpath, _, files in os.walk(os.path.join(root, folder)):
             for name in files:
                 if name.endswith(".py"):
@@ -24,4 +24,4 @@ def test_no_module_imports_keras_directly():
                         if stripped.startswith(("import keras", "from keras ", "from keras.", "import tf_keras",
                                                 "from tensorflow import keras")):
                             offenders.append(f"{path}: {stripped}")
-    assert offenders == [os.path.join(root, "keras_ssl", "keras.py") + ": import tf_keras  # noqa: E402"]
+    assert offenders == [os.path.join(root, "keras_ssl", "base", "keras.py") + ": import tf_keras  # noqa: E402"]

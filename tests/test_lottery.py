@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.lottery import LotteryConfig, lottery_ticket, magnitude_mask, maskable_weights
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import build_classifier
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 
 
 def _fresh(config, seed):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.models.bilstm_mlm import MLMConfig, build_mlm
 from keras_ssl.models.classifier import build_classifier, load_encoder_weights, set_encoder_trainable
 from keras_ssl.models.conv_autoencoder import AutoencoderConfig, build_autoencoder

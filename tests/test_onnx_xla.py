@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.models.bilstm_mlm import build_mlm
-from tflite_export.onnx_export import (compare_with_keras, onnx_session, quantize_onnx_dynamic, save_onnx,
-                                       to_onnx)
+from tflite_export.onnx_export import compare_with_keras, onnx_session, quantize_onnx_dynamic, save_onnx, to_onnx
 from tflite_export.xla import inference_latency, is_xla_compiled, save_xla_saved_model, xla_function
 
 

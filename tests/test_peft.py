@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.peft import (LoraConfig, LoraLayer, apply_lora, lora_layers, merge_lora, peft_finetune,
                                      trainable_fraction)
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
 from keras_ssl.models.bilstm_mlm import build_mlm
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 
 
 def mirrored(x):

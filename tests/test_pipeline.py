@@ -9,13 +9,14 @@ import pytest
 
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
-from keras_ssl.compress.search import SearchConfig
 from keras_ssl.data.text import load_pydoc_corpus
 from keras_ssl.models.bilstm_mlm import MLMConfig
-from keras_ssl.pipeline.config import ImageTaskConfig, PipelineConfig, TextTaskConfig
+from keras_ssl.pipeline.config import PipelineConfig
 from keras_ssl.pipeline.run import run_pipeline
+from keras_ssl.search.accuracy_aware import SearchConfig
 from keras_ssl.ssl.contrastive import ContrastiveConfig
-from keras_ssl.ssl.training import TrainConfig
+from keras_ssl.tasks.config import ImageTaskConfig, TextTaskConfig
+from keras_ssl.training.fit import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "params": int, "sparsity": float,

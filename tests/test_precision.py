@@ -7,12 +7,12 @@ the tiny classifier and MLM over 4 seeds, after 2 and after 40 train steps: floa
 import numpy as np
 import pytest
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.classifier import build_classifier
-from keras_ssl.ssl.precision import PRECISIONS, as_float32, is_mixed, precision_policy
-from keras_ssl.ssl.training import compile_for_logits
+from keras_ssl.training.fit import compile_for_logits
+from keras_ssl.training.precision import PRECISIONS, as_float32, is_mixed, precision_policy
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 

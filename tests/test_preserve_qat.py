@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.compress.cluster import ClusterConfig, cluster_weights
 from keras_ssl.compress.preserve_qat import preserving_qat
 from keras_ssl.compress.prune import PruneConfig, prune_magnitude
 from keras_ssl.compress.quantize import QATConfig, quantize_aware
 from keras_ssl.data.masking import mlm_dataset
-from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 

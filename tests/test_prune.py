@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
+from keras_ssl.base.metrics import sparsity
 from keras_ssl.compress.prune import PruneConfig, m_by_n_holds, make_schedule, prune_magnitude, sparsity_report
-from keras_ssl.errors import UserError
 from keras_ssl.data.masking import mlm_dataset
-from keras_ssl.keras import tf_keras
-from keras_ssl.metrics import sparsity
 from keras_ssl.models.bilstm_mlm import build_mlm
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 
 
 @pytest.mark.parametrize("schedule,target", [("polynomial", 0.8), ("constant", 0.5)])

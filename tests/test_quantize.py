@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.compress.quantize import QATConfig, quantize_aware
 from keras_ssl.data.masking import mlm_dataset
-from keras_ssl.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
-from keras_ssl.ssl.training import compile_for_logits
+from keras_ssl.training.fit import compile_for_logits
 from tflite_export.convert import is_qat_model, to_tflite
 from tflite_export.runner import TFLiteModel
 

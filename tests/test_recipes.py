@@ -4,16 +4,16 @@ import json
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.compress.cluster import ClusterConfig
 from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.compress.recipes import (DistillStepConfig, FinetuneConfig, Recipe, RecipeContext, apply_recipe,
                                         recipe_from_dict)
-from keras_ssl.compress.search import SearchConfig, SearchTask, search
-from keras_ssl.errors import UserError
 from keras_ssl.models.students import build_student_classifier, student_config_for
-from keras_ssl.ssl.training import classification_dataset, compile_for_logits
+from keras_ssl.search.accuracy_aware import SearchConfig, SearchTask, search
+from keras_ssl.training.fit import classification_dataset, compile_for_logits
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
 
 
 def test_search_job_refuses_bad_models(tmp_path):
-    from keras_ssl.pipeline.search_job import SearchJob, run_search_job
+    from keras_ssl.jobs.search_job import SearchJob, run_search_job
 
     with pytest.raises(UserError, match="model not found"):
         SearchJob(output_dir=str(tmp_path / "out"), model_path=str(tmp_path / "missing.keras"))

@@ -1,11 +1,11 @@
 import numpy as np
 
-from keras_ssl.models.classifier import build_classifier, load_encoder_weights
 from keras_ssl.models.bilstm_mlm import build_mlm
+from keras_ssl.models.classifier import build_classifier, load_encoder_weights
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.ssl.finetune import label_fraction_study, make_classifier, train_classifier
 from keras_ssl.ssl.pretrain import pretrain_autoencoder, pretrain_mlm
-from keras_ssl.ssl.training import TrainConfig
+from keras_ssl.training.fit import TrainConfig
 
 
 def test_autoencoder_pretraining_reduces_reconstruction_error(digits8, tiny_classifier_config, quiet_train):

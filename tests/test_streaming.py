@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.data.stream_split import Holdout, scan
 from keras_ssl.data.streaming import build_vocabulary, stream_windows, streaming_mlm_dataset
 from keras_ssl.data.text import load_pydoc_corpus, load_text_files
 from keras_ssl.data.text_shards import read_blocks, shard_pieces
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL, PAD_ID, Vocabulary, to_sequences
-from keras_ssl.errors import UserError
-from keras_ssl.ssl.training import TrainConfig, fit_callbacks
+from keras_ssl.training.fit import TrainConfig, fit_callbacks
 
 # Cut points that only whole-text tokenizing gets right if blocks were cut anywhere: mark runs, CRLF, a BOM,
 # Unicode spaces (U+3000, U+00A0), a dotted capital I (lower() makes 2 characters), a final sigma, long tokens.
@@ -101,7 +101,7 @@ def test_masking_proportions_on_the_stream(pydoc_files):
 
 def test_the_mlm_trains_on_the_stream(pydoc_files, tiny_mlm_config):
     from keras_ssl.models.bilstm_mlm import build_mlm
-    from keras_ssl.ssl.training import compile_for_logits
+    from keras_ssl.training.fit import compile_for_logits
 
     paths, _, _ = pydoc_files
     vocab = build_vocabulary(paths, tiny_mlm_config.vocab_size)
@@ -144,21 +144,20 @@ def test_hash_holdout_keeps_test_windows_out_of_training(pydoc_files):
 
 
 def test_streamed_text_split_feeds_the_pipeline(pydoc_files):
-    from keras_ssl.pipeline.config import PipelineConfig, TextTaskConfig
     from keras_ssl.models.bilstm_mlm import MLMConfig
-    from keras_ssl.pipeline.text_data import load_text
+    from keras_ssl.tasks.config import TextTaskConfig
+    from keras_ssl.tasks.text_data import load_text
 
     paths, vocab, expected = pydoc_files
-    config = PipelineConfig(task="text", text_files=tuple(paths), num_calibration=10, text=TextTaskConfig(
-        mlm=MLMConfig(vocab_size=2000, seq_len=32), stream=True, max_eval_sequences=40))
-    streamed_vocab, split = load_text(config)
+    task = TextTaskConfig(mlm=MLMConfig(vocab_size=2000, seq_len=32), stream=True, max_eval_sequences=40)
+    streamed_vocab, split = load_text(task, tuple(paths), num_calibration=10)
     assert streamed_vocab.tokens == vocab.tokens and split.streamed and split.num_test == 40
     assert split.num_train > 0.97 * len(expected), "a few hundred held out, not test_fraction of a big corpus"
     inputs, labels, weights = split.eval_set
     assert inputs.shape == (40, 32) and (weights > 0).any() and 0.0 < split.unigram_accuracy() < 1.0
     assert int(split.train_dataset(64, 0).cardinality()) == -(-split.num_train // 64)
     with pytest.raises(UserError, match="--stream_text reads --text_files"):
-        load_text(PipelineConfig(task="text", text=TextTaskConfig(stream=True)))
+        load_text(TextTaskConfig(stream=True))
 
 
 def test_bad_input_gives_one_line_user_errors(tmp_path, pydoc_files):
@@ -185,13 +184,13 @@ def test_bad_input_gives_one_line_user_errors(tmp_path, pydoc_files):
 
 _MEMORY_SCRIPT = """
 import json, sys
-from keras_ssl.benchmark.memory import measured
-from keras_ssl.benchmark.stream_corpus import generate_corpus
+from studies.streaming.memory import measured
+from studies.streaming.stream_corpus import generate_corpus
 from keras_ssl.data.masking import mlm_dataset
 from keras_ssl.data.streaming import build_vocabulary, streaming_mlm_dataset
 from keras_ssl.data.text import load_text_files
 from keras_ssl.data.tokenizer import Vocabulary, to_sequences
-from keras_ssl.keras import tf
+from keras_ssl.base.keras import tf
 paths = generate_corpus(sys.argv[2], int(sys.argv[1]), num_files=2)
 tf.constant(0)
 with measured() as stats:

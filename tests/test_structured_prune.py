@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
+from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.channel_prune import ChannelPruneConfig, prune_channels, shrink_channels
 from keras_ssl.compress.layer_prune import LayerPruneConfig, prune_layers, remove_layers
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.metrics import count_params
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits
 
 
 def _compile(model):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.data.text import load_corpus, load_text_files
 from keras_ssl.data.tokenizer import MASK_ID, OOV_ID, PAD_ID, Vocabulary, split_words, to_sequences
-from keras_ssl.errors import UserError
 
 
 def test_default_corpus_is_the_stdlib_docs():
@@ -49,8 +49,8 @@ def test_text_file_errors(tmp_path):
 
 
 def test_search_validation_masks_the_held_out_windows_several_times():
-    from keras_ssl.pipeline.config import TextTaskConfig
-    from keras_ssl.pipeline.text_data import in_memory_split
+    from keras_ssl.tasks.config import TextTaskConfig
+    from keras_ssl.tasks.text_data import in_memory_split
 
     docs = load_corpus()[:40]
     vocab = Vocabulary.build(docs, vocab_size=300)

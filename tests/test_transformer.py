@@ -2,20 +2,20 @@
 import numpy as np
 import pytest
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
+from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.distill import DistillConfig, distillation_metrics
 from keras_ssl.compress.prune import PruneConfig
-from keras_ssl.compress.transformer_compress import (constant_tensors, distill_transformer, int8_tflite,
-                                                     kernel_sparsity, mlm_int8_report, prune_transformer,
-                                                     tflite_predict)
 from keras_ssl.data.masking import fixed_masked_set, mlm_dataset
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.metrics import count_params
 from keras_ssl.models.transformer import (TransformerConfig, ViTConfig, attention_layer_names, build_transformer_mlm,
                                           build_vit)
 from keras_ssl.ssl.pretrain import pretrain_mlm
-from keras_ssl.ssl.training import (TrainConfig, classification_dataset, classifier_accuracy, compile_for_logits,
+from keras_ssl.training.fit import (TrainConfig, classification_dataset, classifier_accuracy, compile_for_logits,
                                     masked_token_accuracy)
+from studies.transformer_compress.transformer_compress import (constant_tensors, distill_transformer, int8_tflite,
+                                                               kernel_sparsity, mlm_int8_report, prune_transformer,
+                                                               tflite_predict)
 
 VOCAB, SEQ_LEN = 50, 8
 TINY = TransformerConfig(vocab_size=VOCAB, seq_len=SEQ_LEN, dim=16, heads=2, mlp_dim=32, layers=1, dropout=0.0)

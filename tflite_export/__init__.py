@@ -1,1 +1,1 @@
-"""Data path step 5: conversion to TFLite and running artifacts in LiteRT."""
+"""Layer 5: conversion to TFLite and running artifacts in LiteRT."""

@@ -16,10 +16,10 @@ import hashlib
 import json
 import os
 
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_bytes, atomic_write_json
-from keras_ssl.keras import tf
-from keras_ssl.metrics import file_sizes
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json
+from keras_ssl.base.keras import tf
+from keras_ssl.base.metrics import file_sizes
 from tflite_export.convert import to_tflite
 from tflite_export.inspect import describe
 

@@ -28,12 +28,11 @@ import os
 
 import numpy as np
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES, QAT_MODES
+from keras_ssl.models.introspect import has_recurrent_layers, recurrent_layer_names, walk_layers
 
-MODES = ("float32", "float16", "dynamic", "int8", "int8_per_tensor", "int8_io", "uint8_io", "int16x8")
-CALIBRATED_MODES = ("int8", "int8_per_tensor", "int8_io", "uint8_io", "int16x8")
-QAT_MODES = ("int8", "int8_per_tensor", "int8_io", "uint8_io")  # a fake-quant model converts only to integer
 INTEGER_IO = {"int8_io": tf.int8, "uint8_io": tf.uint8}
 
 
@@ -50,25 +49,6 @@ class ConvertConfig:
             raise UserError(f"unknown TFLite mode {self.mode!r}: use one of {', '.join(MODES)}")
         if self.num_calibration < 1:
             raise UserError(f"num_calibration={self.num_calibration} must be at least 1")
-
-
-def _walk(layer):
-    yield layer
-    for attr in ("layers", "forward_layer", "backward_layer", "layer"):
-        child = getattr(layer, attr, None)
-        for sub in child if isinstance(child, list) else [child] if child is not None else []:
-            yield from _walk(sub)
-
-
-def recurrent_layer_names(model):
-    """Top-level layers that are or hold an RNN (a Bidirectional wraps two)."""
-    return [layer.name for layer in model.layers
-            if any(isinstance(sub, tf_keras.layers.RNN) for sub in _walk(layer))]
-
-
-def has_recurrent_layers(model):
-    """Whether any top-level layer is or wraps an RNN: such models convert at batch 1."""
-    return bool(recurrent_layer_names(model))
 
 
 def _unrolled_config(node):
@@ -96,7 +76,7 @@ def unroll_recurrent(model):
 
 def is_qat_model(model):
     """True for models wrapped by tfmot's quantize_model/quantize_apply (their fake-quant ranges are trained)."""
-    return any(type(layer).__name__.startswith("Quantize") for layer in _walk(model))
+    return any(type(layer).__name__.startswith("Quantize") for layer in walk_layers(model))
 
 
 def _keras_converter(model, batch_size):

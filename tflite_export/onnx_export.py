@@ -16,8 +16,8 @@ import tempfile
 
 import numpy as np
 
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_bytes
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_bytes
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int32)": np.int32,
                 "tensor(int64)": np.int64, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
@@ -49,7 +49,7 @@ def _input_signature(model):
 
     The batch stays as the model declares it: None (dynamic) for our models, 1 only if built with batch_size=1.
     """
-    from keras_ssl.keras import tf
+    from keras_ssl.base.keras import tf
 
     return [tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
 

@@ -7,7 +7,7 @@ tensors' own scales.
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
 
 STATEFUL_OPS = {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
                 "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF"}

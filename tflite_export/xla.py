@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf
 
 _MUST_COMPILE = "_XlaMustCompile"
 _CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")

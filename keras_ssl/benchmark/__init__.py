@@ -1,1 +1,1 @@
-"""Data path step 7: measuring artifacts side by side (latency, size, memory, accuracy)."""
+"""Layer 8: measuring artifacts side by side (latency, size, memory, accuracy)."""

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
 
 
 class Graph:
@@ -94,7 +94,7 @@ class TensorFlowGraph(Graph):
 
     def __init__(self, path, num_threads, batch_size):
         super().__init__(path)
-        from keras_ssl.keras import tf
+        from keras_ssl.base.keras import tf
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(num_threads)
@@ -128,7 +128,7 @@ class KerasGraph(TensorFlowGraph):
     format = "keras"
 
     def _load(self, tf):
-        from keras_ssl.keras import tf_keras
+        from keras_ssl.base.keras import tf_keras
 
         try:
             model = tf_keras.models.load_model(self.path, compile=False)

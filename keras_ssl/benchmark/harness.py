@@ -11,10 +11,10 @@ import time
 import numpy as np
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.metrics import file_sizes
 from keras_ssl.benchmark.graphs import load_graph
 from keras_ssl.benchmark.stats import latency_stats, round_spread
-from keras_ssl.errors import UserError
-from keras_ssl.metrics import file_sizes
 
 
 @dataclasses.dataclass

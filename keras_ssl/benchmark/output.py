@@ -2,8 +2,8 @@
 import csv
 import io
 
+from keras_ssl.base.io_utils import atomic_write_text
 from keras_ssl.benchmark.stats import FIELDS
-from keras_ssl.io_utils import atomic_write_text
 
 CSV_COLUMNS = ("graph", "format", "num_threads", "batch_size") + FIELDS + (
     "p50_spread_pct", "init_us", "size_bytes", "gzip_bytes", "rss_delta_kb", "peak_rss_kb", "accuracy",

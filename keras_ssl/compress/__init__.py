@@ -1,1 +1,1 @@
-"""Data path step 4: compression steps, each model (+ config) in, model out."""
+"""Layer 4 (beside ssl): compression steps, each model (+ config) in, model out."""

@@ -7,8 +7,8 @@ shared, not copied).  Subclassed models have no graph to re-trace and are refuse
 """
 from absl import logging
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 
 
 def is_graph_model(model):

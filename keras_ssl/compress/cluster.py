@@ -15,10 +15,10 @@ from absl import logging
 from tensorflow_model_optimization.python.core.clustering.keras import cluster_wrapper, clustering_registry
 from tensorflow_model_optimization.python.core.clustering.keras.cluster import layer_has_enough_weights_to_cluster
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.byo import check_per_layer, copy_model, describe_layers, flatten_nested
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 CENTROID_INITS = {"kmeans_plus_plus": "KMEANS_PLUS_PLUS", "density_based": "DENSITY_BASED", "linear": "LINEAR",
                   "random": "RANDOM"}

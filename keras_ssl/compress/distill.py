@@ -18,10 +18,10 @@ import dataclasses
 
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.compress.byo import copy_model, is_graph_model
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 
 @dataclasses.dataclass

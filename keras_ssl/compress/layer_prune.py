@@ -12,10 +12,10 @@ import dataclasses
 
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
+from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.channel_prune import chain_steps, rebuild_chain, refit
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.metrics import count_params
 
 L = tf_keras.layers
 CONV_TYPES = (L.Conv1D, L.Conv2D, L.Conv3D, L.SeparableConv1D, L.SeparableConv2D, L.DepthwiseConv1D,

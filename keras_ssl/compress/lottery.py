@@ -14,10 +14,10 @@ import os
 import numpy as np
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.compress.byo import copy_model
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import compile_for_logits, fit_callbacks
 
 
 @dataclasses.dataclass

@@ -13,11 +13,11 @@ import dataclasses
 import numpy as np
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.byo import copy_model, flatten_nested
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.metrics import count_params
-from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import compile_for_logits, fit_callbacks
 
 LORA_TYPES = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
 

@@ -15,11 +15,11 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.compress.quantize import ANNOTATABLE, annotate, unsupported_layers, whole_model_quantizable
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 SCHEMES = ("prune", "cluster")
 PRESERVED_KINDS = (tf_keras.layers.Dense, tf_keras.layers.Conv2D)  # what both collaborative registries preserve

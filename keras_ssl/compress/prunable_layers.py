@@ -6,7 +6,7 @@ done by cloning, and undone after ``strip_pruning``, so the model users get back
 """
 import tensorflow_model_optimization as tfmot
 
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.keras import tf_keras
 
 
 class PrunableBidirectional(tf_keras.layers.Bidirectional, tfmot.sparsity.keras.PrunableLayer):

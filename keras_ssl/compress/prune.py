@@ -17,12 +17,12 @@ import tensorflow_model_optimization as tfmot
 from absl import logging
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry, pruning_utils, pruning_wrapper
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.base.metrics import layer_sparsity
 from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
 from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.metrics import layer_sparsity
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 SCHEDULES = ("polynomial", "constant")
 M_BY_N_RANKS = (2, 4)  # weight ranks tfmot's m_by_n mask (pruning_utils.weights_rearrange) can lay out

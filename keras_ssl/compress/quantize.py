@@ -9,14 +9,14 @@ by the converter from calibration data.  Convert the result with ``tflite_export
 import dataclasses
 
 import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
 from absl import logging
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.byo import describe_layers, flatten_nested
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
-from keras_ssl.ssl.training import fit_callbacks
-from tflite_export.convert import has_recurrent_layers
+from keras_ssl.models.introspect import has_recurrent_layers
+from keras_ssl.training.fit import fit_callbacks
 
 ANNOTATABLE = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
 

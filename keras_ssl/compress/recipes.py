@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.tflite_modes import MODES
 from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.channel_prune import ChannelPruneConfig, prune_channels
 from keras_ssl.compress.cluster import ClusterConfig, cluster_weights
@@ -23,9 +25,7 @@ from keras_ssl.compress.peft import LoraConfig, peft_finetune
 from keras_ssl.compress.preserve_qat import preserving_qat
 from keras_ssl.compress.prune import PruneConfig, prune_magnitude
 from keras_ssl.compress.quantize import QATConfig, quantize_aware
-from keras_ssl.errors import UserError
-from keras_ssl.ssl.training import fit_callbacks
-from tflite_export.convert import MODES
+from keras_ssl.training.fit import fit_callbacks
 
 
 @dataclasses.dataclass

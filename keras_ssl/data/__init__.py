@@ -1,1 +1,1 @@
-"""Data path step 1: images (digits, MNIST), text corpora, vocabulary and masking."""
+"""Layer 1: images (digits, MNIST), text corpora, vocabulary and masking."""

@@ -10,9 +10,9 @@ blurs an 8x8 digit visibly, so three in a row would wash it out.
 import dataclasses
 import math
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf
 
 
 @dataclasses.dataclass

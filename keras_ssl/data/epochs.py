@@ -4,14 +4,14 @@ Why not ``shuffle(reshuffle_each_iteration=True)`` / ``Dataset.random(rerandomiz
 each pass's seeds from a generator that counts the iterators made from one Dataset object.  A run resumed after a
 kill (``BackupAndRestore``) builds a new Dataset, so its epoch k would replay epoch 0's order and masks, and the
 resumed run would train on different batches than an uninterrupted one.  Here the epoch number is a variable read
-when a pass starts: ``EpochSync`` (added by ``keras_ssl.ssl.training.fit_callbacks``) sets it to Keras's epoch in
+when a pass starts: ``EpochSync`` (added by ``keras_ssl.training.fit.fit_callbacks``) sets it to Keras's epoch in
 ``on_epoch_begin``, before the first batch of that epoch is read (tf.data starts work on the first ``next``, not on
 ``iter``; ``tests/test_fault_tolerance.py`` checks it).  Used without the callback, the variable advances by one per
 pass, so plain ``fit`` calls and ``next(iter(ds))`` still get a new order and new masks each epoch.
 """
 import math
 
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.base.keras import tf, tf_keras
 
 EPOCH_ATTRIBUTE = "keras_ssl_epoch"  # the tf.Variable a keyed dataset reads its epoch from
 
@@ -75,3 +75,16 @@ def epoch_sync(dataset):
     """``[EpochSync]`` for a dataset built here, ``[]`` for anything else (numpy arrays, other datasets)."""
     epoch_var = getattr(dataset, EPOCH_ATTRIBUTE, None)
     return [EpochSync(epoch_var)] if epoch_var is not None else []
+
+
+def shard_by_data(dataset):
+    """``dataset`` with multi-worker auto-sharding by element (DATA) instead of by file.
+
+    Datasets built from in-memory tensors have no files to split, so the default AUTO policy falls back to DATA
+    with a warning; saying it explicitly keeps logs clean.  Each worker then keeps its own slice of every global
+    batch, which is only correct because our shuffles and masks are seeded (every worker sees the same order).
+    Outside a multi-worker strategy the option is ignored.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -12,7 +12,7 @@ from scipy import ndimage
 from sklearn import datasets as sk_datasets
 from sklearn import model_selection
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
 
 NUM_CLASSES = 10
 

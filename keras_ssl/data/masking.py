@@ -9,10 +9,9 @@ import dataclasses
 
 import numpy as np
 
-from keras_ssl.data.epochs import keyed_batches, step_seed, with_epoch
+from keras_ssl.base.keras import tf
+from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
 from keras_ssl.data.tokenizer import MASK_ID, NUM_SPECIAL
-from keras_ssl.distribute import shard_by_data
-from keras_ssl.keras import tf
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,10 @@ import dataclasses
 
 import numpy as np
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.data.streaming import stream_windows
 from keras_ssl.data.text_shards import BLOCK_BYTES, shard_pieces
 from keras_ssl.data.tokenizer import NUM_SPECIAL
-from keras_ssl.errors import UserError
 
 _HASH_BUCKETS = 1 << 20
 

@@ -16,13 +16,12 @@ import multiprocessing
 
 import numpy as np
 
-from keras_ssl.data.epochs import step_seed, with_epoch
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf
+from keras_ssl.data.epochs import shard_by_data, step_seed, with_epoch
 from keras_ssl.data.masking import MaskingConfig, mask_tokens, normalize_weights
 from keras_ssl.data.text_shards import BLOCK_BYTES, count_piece, file_sizes, read_blocks, shard_pieces, split_pieces
 from keras_ssl.data.tokenizer import NUM_SPECIAL, PAD_ID, Vocabulary
-from keras_ssl.distribute import shard_by_data
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf
 
 PIECE_BYTES = 64 << 20  # work unit of the parallel vocabulary pass
 

@@ -1,7 +1,7 @@
 """Text corpora: the Python stdlib docs (``pydoc_data.topics``, the offline default) or any UTF-8 files."""
 import os
 
-from keras_ssl.errors import UserError
+from keras_ssl.base.errors import UserError
 
 
 def load_pydoc_corpus():

@@ -10,8 +10,8 @@ import collections
 import os
 import re
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.data.tokenizer import split_words
-from keras_ssl.errors import UserError
 
 BLOCK_BYTES = 1 << 18  # 256 kB of text per block: ~55k tokens, ~4 MB of Python objects while it is split
 _SCAN_BYTES = 1 << 16

@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_text
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_text
 
 PAD, OOV, MASK = "[PAD]", "[UNK]", "[MASK]"
 PAD_ID, OOV_ID, MASK_ID = 0, 1, 2

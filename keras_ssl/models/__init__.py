@@ -1,1 +1,1 @@
-"""Data path step 2: the seed models, built flat from dataclass configs."""
+"""Layer 2: the seed models, built flat from dataclass configs."""

@@ -6,8 +6,8 @@ and the head outputs logits, which distillation needs.
 """
 import dataclasses
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 
 
 @dataclasses.dataclass

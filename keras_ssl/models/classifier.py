@@ -4,8 +4,8 @@ It outputs logits (no softmax): distillation needs them at a temperature, and ar
 """
 import dataclasses
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.models.conv_autoencoder import ENCODER_PREFIX, AutoencoderConfig, encoder_layers, image_input
 
 

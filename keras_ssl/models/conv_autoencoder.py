@@ -5,8 +5,8 @@ name while staying a single flat Model (tfmot's QAT refuses a Model nested in a 
 """
 import dataclasses
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 
 ENCODER_PREFIX = "encoder_"
 

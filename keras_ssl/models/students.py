@@ -9,8 +9,8 @@ import dataclasses
 
 from absl import logging
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.models.bilstm_mlm import build_mlm
 
 

@@ -13,8 +13,8 @@ wherever this module has been imported.
 """
 import dataclasses
 
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 
 ACTIVATIONS = ("gelu", "relu")
 

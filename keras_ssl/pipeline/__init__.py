@@ -1,1 +1,1 @@
-"""Data path step 6: the main job that ties data, models, SSL, compression, export and measurement together."""
+"""Layer 9: the main job that ties data, models, SSL, compression, export and measurement together."""

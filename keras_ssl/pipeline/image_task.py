@@ -7,19 +7,19 @@ import numpy as np
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.compress.recipes import RecipeContext
-from keras_ssl.compress.search import SearchTask
 from keras_ssl.data.images import hold_out_validation, labels_text, load_images
-from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.models.students import build_student_classifier, student_config_for
 from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.search.accuracy_aware import SearchTask
 from keras_ssl.ssl.contrastive import pretrain_contrastive
 from keras_ssl.ssl.finetune import label_fraction_study
-from keras_ssl.ssl.precision import as_float32, precision_policy
 from keras_ssl.ssl.pretrain import pretrain_autoencoder
-from keras_ssl.ssl.training import classification_dataset, compile_for_logits
+from keras_ssl.training.distribute import check_batch_sizes, make_strategy, strategy_scope
+from keras_ssl.training.fit import classification_dataset, compile_for_logits
+from keras_ssl.training.precision import as_float32, precision_policy
 
 
 def summarize_label_fractions(rows):

@@ -2,11 +2,12 @@
 
 ``tutorial`` is the plain tfmot tutorial (polynomial pruning 50% → 80%, then int8 post-training quantization): it is
 added to every non-default run as the peer row users compare against.  ``auto`` runs the accuracy-aware search
-(``keras_ssl.compress.search``); ``--recipe_file`` re-runs a recipe it saved.
+(``keras_ssl.search.accuracy_aware``); ``--recipe_file`` re-runs a recipe it saved.
 """
 import dataclasses
 import os
 
+from keras_ssl.base.io_utils import atomic_write_json
 from keras_ssl.benchmark.plots import plot_size_accuracy
 from keras_ssl.compress.channel_prune import ChannelPruneConfig
 from keras_ssl.compress.cluster import ClusterConfig
@@ -15,8 +16,7 @@ from keras_ssl.compress.lottery import LotteryConfig
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.compress.recipes import DistillStepConfig, FinetuneConfig, Recipe, apply_recipe, load_recipe
-from keras_ssl.compress.search import search
-from keras_ssl.io_utils import atomic_write_json
+from keras_ssl.search.accuracy_aware import search
 
 TUTORIAL = "tutorial"
 # Student-builder arguments per task: ≥10x fewer parameters than the default teacher (see models/students.py).

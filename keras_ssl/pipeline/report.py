@@ -5,9 +5,9 @@ smaller (size) or faster (latency) than that artifact; accuracy change is in per
 """
 import os
 
+from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
-from keras_ssl.io_utils import atomic_write_json, atomic_write_text
 from keras_ssl.pipeline.recipe_book import render_search
 
 PLOTS = ("size_vs_accuracy.png", "latency.png")

@@ -16,11 +16,11 @@ import shutil
 
 from absl import logging
 
-from keras_ssl.distribute import is_chief, make_strategy
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_json
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_json
 from keras_ssl.pipeline.stages import backup_root
 from keras_ssl.pipeline.workers import barrier
+from keras_ssl.training.distribute import is_chief, make_strategy
 
 MARKER = "config.json"
 # Fields that do not change any trained weight: a rerun may change them and still resume.

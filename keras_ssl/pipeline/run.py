@@ -9,8 +9,8 @@ import os
 
 from absl import logging
 
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import staged_dir
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import staged_dir
 from keras_ssl.pipeline.image_task import run_image_task
 from keras_ssl.pipeline.report import build_report, write_report
 from keras_ssl.pipeline.resume import backup_folder

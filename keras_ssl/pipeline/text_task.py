@@ -7,19 +7,19 @@ import numpy as np
 from keras_ssl.compress.prune import prune_magnitude
 from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.compress.recipes import RecipeContext
-from keras_ssl.compress.search import SearchTask
-from keras_ssl.distribute import check_batch_sizes, make_strategy, strategy_scope
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.students import build_student_mlm
 from keras_ssl.models.transformer import build_transformer_mlm
 from keras_ssl.pipeline.image_task import prune_recipe_name
 from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
-from keras_ssl.pipeline.text_data import load_text
 from keras_ssl.pipeline.variants import Evaluation, standard_variants
-from keras_ssl.ssl.precision import as_float32, precision_policy
+from keras_ssl.search.accuracy_aware import SearchTask
 from keras_ssl.ssl.pretrain import pretrain_mlm
-from keras_ssl.ssl.training import compile_for_logits, masked_token_accuracy
+from keras_ssl.tasks.text_data import load_text
+from keras_ssl.training.distribute import check_batch_sizes, make_strategy, strategy_scope
+from keras_ssl.training.fit import compile_for_logits, masked_token_accuracy
+from keras_ssl.training.precision import as_float32, precision_policy
 
 
 def build_text_model(task, mlm_config):
@@ -41,7 +41,8 @@ def run_text_task(config, artifacts_dir, timer):
     strategy = make_strategy(config.strategy)
     check_batch_sizes(strategy, pretrain=task.pretrain.batch_size)
     with timer.stage("data"):
-        vocab, split = load_text(config)
+        vocab, split = load_text(config.text, config.text_files, config.seed, config.num_calibration,
+                                 validation=config.recipe == "auto")
         mlm_config = dataclasses.replace(task.mlm, vocab_size=len(vocab))
         inputs, labels, weights = split.eval_set
     with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):

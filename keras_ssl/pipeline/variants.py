@@ -13,14 +13,14 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_bytes
+from keras_ssl.base.metrics import count_params, file_sizes, layer_sparsity, sparsity
 from keras_ssl.benchmark.graphs import SavedModelGraph
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
-from keras_ssl.errors import UserError
-from keras_ssl.io_utils import atomic_write_bytes
-from keras_ssl.metrics import count_params, file_sizes, layer_sparsity, sparsity
+from keras_ssl.models.introspect import has_recurrent_layers
 from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
-from tflite_export.convert import has_recurrent_layers
 from tflite_export.onnx_export import compare_with_keras, quantize_onnx_dynamic, to_onnx
 from tflite_export.validate import compare_outputs, validate_tflite
 from tflite_export.xla import inference_latency, is_xla_compiled, save_xla_saved_model

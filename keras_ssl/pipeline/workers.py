@@ -21,9 +21,9 @@ import tempfile
 
 from absl import logging
 
-from keras_ssl.distribute import is_chief, make_strategy, num_replicas
-from keras_ssl.keras import tf
+from keras_ssl.base.keras import tf
 from keras_ssl.pipeline.stages import backup_root
+from keras_ssl.training.distribute import is_chief, make_strategy, num_replicas
 
 
 def for_this_worker(config):

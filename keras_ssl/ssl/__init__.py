@@ -1,1 +1,1 @@
-"""Data path step 3: self-supervised pretraining, then fine-tuning and linear probes on labels."""
+"""Layer 4 (beside compress): self-supervised pretraining, then fine-tuning and linear probes on labels."""

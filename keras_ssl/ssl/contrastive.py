@@ -11,13 +11,12 @@ import dataclasses
 
 import numpy as np
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.data.augment import AugmentConfig, augment
-from keras_ssl.data.epochs import keyed_batches, step_seed, with_epoch
-from keras_ssl.distribute import shard_by_data
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
 from keras_ssl.models.conv_autoencoder import encoder_layers, image_input
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 FEATURES_LAYER = "flatten"  # the encoder's flattened output: what a classifier (or a linear probe) reads
 

@@ -8,10 +8,10 @@ import os
 
 from absl import logging
 
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.data.images import label_subset
-from keras_ssl.keras import tf_keras
 from keras_ssl.models.classifier import build_classifier, load_encoder_weights, set_encoder_trainable
-from keras_ssl.ssl.training import classification_dataset, classifier_accuracy, compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import classification_dataset, classifier_accuracy, compile_for_logits, fit_callbacks
 
 METHODS = ("scratch", "linear_probe", "finetune")
 

@@ -1,11 +1,10 @@
 """Self-supervised pretraining: image reconstruction and masked-token prediction, on unlabeled data only."""
 import numpy as np
 
-from keras_ssl.data.epochs import array_dataset, with_epoch
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.data.epochs import array_dataset, shard_by_data, with_epoch
 from keras_ssl.data.masking import mlm_dataset, normalize_weights
-from keras_ssl.distribute import shard_by_data
-from keras_ssl.keras import tf, tf_keras
-from keras_ssl.ssl.training import compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import compile_for_logits, fit_callbacks
 
 
 def pretrain_autoencoder(autoencoder, x_unlabeled, config, x_val=None):

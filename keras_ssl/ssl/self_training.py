@@ -16,14 +16,13 @@ import dataclasses
 import numpy as np
 from sklearn.semi_supervised import LabelSpreading
 
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.data.augment import AugmentConfig, augment, digit_views
-from keras_ssl.data.epochs import keyed_batches, step_seed, with_epoch
-from keras_ssl.distribute import shard_by_data
-from keras_ssl.errors import UserError
-from keras_ssl.keras import tf, tf_keras
+from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
 from keras_ssl.ssl.contrastive import encoder_features
 from keras_ssl.ssl.finetune import make_classifier
-from keras_ssl.ssl.training import fit_callbacks
+from keras_ssl.training.fit import fit_callbacks
 
 
 @dataclasses.dataclass

@@ -1,0 +1,72 @@
+"""Atomic writes: a killed or failed run never leaves a half-written file that a later run trusts."""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+from keras_ssl.base.errors import UserError
+
+
+def atomic_write_bytes(path, data):
+    """Writes ``data`` to ``path`` through a temporary file in the same folder, then renames it into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text):
+    """``atomic_write_bytes`` for text, encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, obj):
+    """Writes ``obj`` as indented JSON (keys in insertion order) with a trailing newline, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def staged_dir(final_dir):
+    """Yields a private staging folder; on success its contents are moved into ``final_dir``, on error deleted.
+
+    Used for a whole run's outputs (report, plots, artifacts), so a failure halfway leaves ``final_dir`` as it was.
+    Files are moved one by one with ``os.replace`` (atomic per file, same file system).
+    """
+    final_dir = os.path.abspath(final_dir)
+    parent = os.path.dirname(final_dir)
+    if os.path.exists(final_dir) and not os.path.isdir(final_dir):
+        raise UserError(f"output folder {final_dir} is an existing file: choose another --output_dir")
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(final_dir) + ".staging-")
+    except OSError as e:
+        raise UserError(f"cannot write under {parent}: {e.strerror}; choose another --output_dir") from None
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    created = not os.path.isdir(final_dir)
+    try:
+        for root, _, files in os.walk(staging):
+            rel = os.path.relpath(root, staging)
+            target_root = os.path.normpath(os.path.join(final_dir, rel))
+            os.makedirs(target_root, exist_ok=True)
+            for name in files:
+                os.replace(os.path.join(root, name), os.path.join(target_root, name))
+    except BaseException:
+        if created:
+            shutil.rmtree(final_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""The main job: self-supervised pretraining → fine-tuning → compression → TFLite → measured report.
+
+    python -m experiments.pipeline --task=image --output_dir=runs/image [--quick]
+
+Flags only override the config from ``keras_ssl/configs``; the work happens in ``keras_ssl.pipeline``.
+"""
+import dataclasses
+
+from absl import flags
+
+from keras_ssl.cli.run import start
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
+flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
+flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
+flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
+flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epoch instead of loading them "
+                  "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
+flags.DEFINE_enum("ssl", None, ["autoencoder", "contrastive"], "Image self-supervised pretraining: the "
+                  "convolutional autoencoder (reconstruction) or SimCLR (two augmented views, NT-Xent).")
+flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the BiLSTM MLM (article 001) or a "
+                  "BERT-style transformer MLM (token + position embeddings, MultiHeadAttention blocks).")
+flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
+flags.DEFINE_string("recipe", None, "Compression recipe: default (pruning + QAT rows), auto (accuracy-aware "
+                    "search for the smallest int8 artifact within --budget_points), or a named recipe: tutorial, "
+                    "prune-cluster-pqat, 2of4-int8, distill-prune, lottery, channels-finetune (image). Every "
+                    "non-default run also reports the tfmot tutorial recipe as a peer row.")
+flags.DEFINE_string("recipe_file", None, "Run a recipe saved as JSON (e.g. DIR/chosen_recipe.json of an auto run).")
+flags.DEFINE_float("budget_points", None, "--recipe=auto: allowed accuracy drop vs the float model, in points.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Training precision (Keras mixed-precision policy). Artifacts are always exported from float32 "
+                  "layers; on this CPU mixed_float16 trains ~4x slower, bfloat16 at float32 speed.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy for training: mirrored = local GPUs; multi_worker = the workers in TF_CONFIG "
+                  "(see experiments/launch_workers.py). Batch sizes stay global (split over the replicas).")
+flags.DEFINE_integer("seed", 0, "Seed for data splits, initialisation, masking and shuffling.")
+flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs.", lower_bound=1)
+flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining learning rate (the BiLSTM's 8e-3 "
+                   "is too high for the transformer MLM: use ~1e-3).", lower_bound=0.0)
+flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
+flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning.", lower_bound=1)
+flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1).", lower_bound=0.0,
+                   upper_bound=0.99)
+flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule.")
+flags.DEFINE_integer("batch_size", None, "Global training batch size (all replicas together).", lower_bound=1)
+flags.DEFINE_integer("image_size", None, "Images are resized to this square size (multiple of 4).", lower_bound=8)
+flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-pretrained study, e.g. 0.01,0.1,1.")
+flags.DEFINE_integer("vocab_size", None, "Text vocabulary size, special tokens included.", lower_bound=4)
+flags.DEFINE_integer("seq_len", None, "Tokens per MLM sequence.", lower_bound=2)
+flags.DEFINE_integer("latency_runs", None, "Timed batch-1 invocations per artifact.", lower_bound=1)
+flags.DEFINE_integer("num_calibration", None, "Representative inputs used to calibrate int8 artifacts.", lower_bound=1)
+flags.DEFINE_bool("overwrite", False, "Replace an existing report and artifacts in --output_dir.")
+flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per stage (losses, metrics, pruning sparsity) under "
+                  "--output_dir/tensorboard/; view with `tensorboard --logdir DIR/tensorboard`.")
+flags.DEFINE_bool("resume", True, "Rerunning a killed or crashed run resumes its training from the last finished "
+                  "epoch (per-epoch backups, removed on success); --noresume discards that backup and starts over.")
+flags.DEFINE_string("backup_dir", None, "Where the per-epoch training backups go (default: <output_dir>.backup, "
+                    "beside --output_dir).")
+flags.mark_flag_as_required("output_dir")
+
+
+def _override(obj, **values):
+    values = {k: v for k, v in values.items() if v is not None}
+    return dataclasses.replace(obj, **values) if values else obj
+
+
+def config_from_flags():
+    """The ``--task`` config from ``keras_ssl/configs`` with the flags applied; flags left unset (None) keep it."""
+    from keras_ssl.base.errors import UserError
+    from keras_ssl.configs import get_config
+
+    config = get_config(FLAGS.task, FLAGS.quick)
+    image, text = config.image, config.text
+    fractions = None
+    if FLAGS.label_fractions:
+        try:
+            fractions = tuple(float(f) for f in FLAGS.label_fractions)
+        except ValueError:
+            raise UserError(f"--label_fractions={','.join(FLAGS.label_fractions)} must be numbers in (0, 1], "
+                            "e.g. 0.01,0.1,1") from None
+    image = _override(
+        image, label_fractions=fractions, ssl=FLAGS.ssl,
+        classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
+                                                                 image_size=FLAGS.image_size)),
+        pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                           learning_rate=FLAGS.pretrain_learning_rate),
+        finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
+    text = _override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
+                     mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
+                     pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                                        learning_rate=FLAGS.pretrain_learning_rate))
+    prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
+                      schedule=FLAGS.prune_schedule)
+    return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
+                     text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
+                     recipe_file=FLAGS.recipe_file,
+                     search=_override(config.search, budget_points=FLAGS.budget_points),
+                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
+                     latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
+                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
+                     tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
+
+
+def pipeline_from_flags(args):
+    """Runs the pipeline from the flags and returns the report's markdown."""
+    from keras_ssl.pipeline.run import run_pipeline
+
+    return run_pipeline(config_from_flags())[1]
+
+
+def run():
+    """Entry point: ``keras-ssl-pipeline`` and ``python -m experiments.pipeline``."""
+    start(__name__, pipeline_from_flags)

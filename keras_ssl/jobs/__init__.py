@@ -1,0 +1,1 @@
+"""Layer 10: the jobs behind the binaries besides the pipeline: export, search, benchmark."""

@@ -1,0 +1,212 @@
+"""The export job behind ``experiments/export.py``: one model in, every requested artifact out, each validated.
+
+For each mode: convert → write ``NAME_MODE.tflite`` + manifest (+ labels/vocab) → run it in LiteRT against the
+source model → record agreement, accuracy and XNNPACK coverage.  Optionally ONNX and an XLA SavedModel too.
+Everything is staged and moved into ``output_dir`` only when the job completes; existing files are refused unless
+``overwrite``.
+"""
+import dataclasses
+import os
+
+import numpy as np
+from absl import logging
+
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_dir
+from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
+from tflite_export.artifacts import check_writable, export_tflite, manifest_path, update_manifest
+from tflite_export.validate import argmax_top1, compare_outputs, judge, validate_tflite
+
+DEFAULT_MODES = ("float32", "float16", "dynamic", "int8", "int8_io")
+TASKS = ("image", "text")
+
+
+@dataclasses.dataclass
+class ExportRequest:
+    """Everything ``experiments/export.py`` asks for; invalid combinations raise UserError up front.
+
+    Data comes from ``task`` (the pipeline's splits), else ``calibration_npy``, else synthetic inputs (float modes
+    only, agreement without accuracy).  ``num_validation`` (0 = all) cannot be combined with ``task``.
+    """
+    model: str  # .keras / .h5 file (plain, pruned or QAT) or a SavedModel folder
+    output_dir: str
+    modes: tuple = DEFAULT_MODES
+    task: str = None  # image|text: calibration data, accuracy and labels/vocab from the pipeline's splits
+    data_path: str = None
+    text_files: tuple = ()
+    stream_text: bool = False  # the pipeline's streamed split of text_files (--stream_text runs)
+    vocab: str = None
+    calibration_npy: str = None  # alternative to --task: an .npy of real inputs
+    num_calibration: int = 100
+    num_validation: int = 0  # 0 = the whole test split
+    onnx: bool = False
+    xla: bool = False
+    allow_flex: bool = False
+    unroll_rnn: bool = False
+    overwrite: bool = False
+    max_drop_points: float = 1.0
+
+    def __post_init__(self):
+        self.modes = tuple(self.modes)
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown or not self.modes:
+            raise UserError(f"unknown --modes {unknown or '(empty)'}: choose from {', '.join(MODES)}")
+        if self.task is not None and self.task not in TASKS:
+            raise UserError(f"unknown --task={self.task}: use image or text")
+        if self.num_calibration < 1 or self.num_validation < 0:
+            raise UserError("--num_calibration must be ≥ 1 and --num_validation ≥ 0")
+        if self.num_validation and self.task:
+            raise UserError("--num_validation cannot be combined with --task: accuracy is scored on the whole split")
+        if not os.path.exists(self.model):
+            raise UserError(f"model not found: {self.model} (pass a .keras/.h5 file or a SavedModel folder)")
+
+
+class Source:
+    """The model to export and its reference outputs: a Keras model, or a SavedModel run through TensorFlow."""
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+        if os.path.isdir(path):
+            from keras_ssl.benchmark.graphs import SavedModelGraph
+
+            self.keras = None
+            self.graph = SavedModelGraph(path, num_threads=1, batch_size=1)
+            self.convertible = path
+            self.input_shape, self.input_dtype = self.graph.input_shape, self.graph.input_dtype
+        else:
+            self.keras = load_keras_model(path)
+            self.convertible = self.keras
+            self.input_shape = tuple(int(d) for d in self.keras.inputs[0].shape[1:])
+            self.input_dtype = np.dtype(self.keras.inputs[0].dtype.as_numpy_dtype)
+
+    def outputs(self, inputs):
+        """Reference outputs for ``inputs``: Keras ``predict``, or the SavedModel run one input at a time."""
+        if self.keras is not None:
+            return self.keras.predict(inputs, batch_size=256, verbose=0)
+        return self.graph.predict(inputs)
+
+
+def load_keras_model(path):
+    """Loads plain, stripped-pruned and QAT (.keras/.h5) models; tfmot's scope knows the fake-quant layers."""
+    import tensorflow_model_optimization as tfmot
+
+    from keras_ssl.base.keras import tf_keras
+
+    try:
+        with tfmot.quantization.keras.quantize_scope():
+            return tf_keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise UserError(f"cannot load Keras model {path}: {str(e).strip().splitlines()[0]} (is it a complete "
+                        ".keras/.h5 file saved by tf_keras?)") from None
+
+
+def _task_data(request, source):
+    from keras_ssl.tasks.config import TextTaskConfig
+    from keras_ssl.tasks.eval_data import TaskData, image_eval, text_eval
+
+    if request.task == "image":
+        return image_eval(source.input_shape, request.data_path)
+    if request.task == "text":
+        vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.model)), "vocab.txt")
+        return text_eval(source.input_shape, vocab, request.text_files or None,
+                         config=TextTaskConfig(stream=request.stream_text),
+                         num_calibration=request.num_calibration)
+    if request.calibration_npy:
+        try:
+            calibration = np.load(request.calibration_npy)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read --calibration_npy={request.calibration_npy}: {e}") from None
+        if tuple(calibration.shape[1:]) != source.input_shape:
+            raise UserError(f"--calibration_npy has inputs of shape {calibration.shape[1:]}, the model takes "
+                            f"{source.input_shape}")
+        return TaskData(calibration[:200], None, argmax_top1, calibration, {})
+    if any(m in CALIBRATED_MODES for m in request.modes):
+        raise UserError("int8/int16x8 modes need calibration data: pass --task=image|text or --calibration_npy")
+    rng = np.random.default_rng(0)  # float modes only: agreement on synthetic inputs, no accuracy
+    shape = (64,) + source.input_shape
+    inputs = (rng.integers(3, 50, shape) if np.issubdtype(source.input_dtype, np.integer)
+              else rng.random(shape)).astype(source.input_dtype)
+    return TaskData(inputs, None, argmax_top1, inputs, {})
+
+
+def _planned_paths(request, source):
+    names = [f"{source.name}_{mode}.tflite" for mode in request.modes]
+    paths = names + [manifest_path(n) for n in names] + ["export_report.json", "export_report.md"]
+    paths += [f"{source.name}.onnx"] * request.onnx + [f"{source.name}_xla"] * request.xla
+    return [os.path.join(request.output_dir, p) for p in paths]
+
+
+def _tensorflow_rows(request, source, stage, data, reference):
+    from tflite_export.onnx_export import compare_with_keras, to_onnx
+    from tflite_export.xla import is_xla_compiled, save_xla_saved_model
+
+    rows = []
+    if request.onnx:
+        path = os.path.join(stage, f"{source.name}.onnx")
+        atomic_write_bytes(path, to_onnx(source.keras))
+        outputs = compare_with_keras(path, source.keras, data.inputs)["outputs"]
+        rows.append({"file": os.path.basename(path), "format": "onnx", "quantization": "float32",
+                     **judge(compare_outputs(outputs, reference, data.top1, data.score), request.max_drop_points)})
+    if request.xla:
+        from keras_ssl.benchmark.graphs import SavedModelGraph
+
+        path = save_xla_saved_model(source.keras, os.path.join(stage, f"{source.name}_xla"))
+        outputs = SavedModelGraph(path, num_threads=1, batch_size=1).predict(data.inputs)
+        check = judge(compare_outputs(outputs, reference, data.top1, data.score), request.max_drop_points)
+        rows.append({"file": os.path.basename(path), "format": "saved_model", "quantization": "float32",
+                     "xla_compiled": is_xla_compiled(path), **check})
+    return rows
+
+
+def _cell(row):
+    io = "-"
+    if "inputs" in row:
+        io = "/".join(t["dtype"] for t in row["inputs"]) + " → " + "/".join(t["dtype"] for t in row["outputs"])
+    xnn = row.get("xnnpack")
+    accuracy = row.get("accuracy")
+    return [row["file"], row["quantization"], f"{row.get('size_bytes', '-')}", f"{row.get('gzip_bytes', '-')}", io,
+            f"{row['top1_agreement']:.4f}", f"{row['max_abs_diff']:.2g}",
+            "-" if accuracy is None else f"{accuracy:.4f}",
+            f"{xnn['delegated_nodes']}/{xnn['nodes']}" if xnn else "-", str(row["passed"])]
+
+
+def render(rows, skipped):
+    """The job's table: one line per artifact, then what was not exported and why."""
+    lines = ["| artifact | quantization | bytes | gzip | I/O dtypes | top-1 vs source | max abs diff | accuracy | "
+             "XNNPACK nodes | passed |", "|---|---|---:|---:|---|---:|---:|---:|---|---|"]
+    lines += ["| " + " | ".join(_cell(r)) + " |" for r in rows]
+    lines += [f"- not exported: {s['quantization']}: {s['reason']}" for s in skipped]
+    return "\n".join(lines)
+
+
+def run_export(request):
+    """Runs the request; returns (report dict, markdown).  Raises UserError before writing anything it refuses."""
+    source = Source(request.model)
+    check_writable(_planned_paths(request, source), request.overwrite)
+    if (request.onnx or request.xla) and source.keras is None:
+        raise UserError("--onnx/--xla need a Keras model (.keras/.h5); a SavedModel can only go to TFLite here")
+    data = _task_data(request, source)
+    inputs = data.inputs[:request.num_validation] if request.num_validation else data.inputs
+    reference = source.outputs(inputs)
+    rows, skipped = [], []
+    with staged_dir(request.output_dir) as stage:
+        for mode in request.modes:
+            path = os.path.join(stage, f"{source.name}_{mode}.tflite")
+            try:
+                export_tflite(source.convertible, path, mode, representative_data=data.calibration,
+                              num_calibration=request.num_calibration, allow_flex=request.allow_flex,
+                              associated_files=data.associated_files, unroll_rnn=request.unroll_rnn)
+            except UserError as e:
+                logging.warning("not exported: %s: %s", mode, e)
+                skipped.append({"quantization": mode, "reason": str(e)})
+                continue
+            validation, _ = validate_tflite(path, reference, inputs, data.top1, data.score, request.max_drop_points)
+            rows.append(update_manifest(path, validation=validation) | validation)
+        rows += _tensorflow_rows(request, source, stage, data, reference)
+        report = {"model": request.model, "task": request.task, "artifacts": rows, "skipped": skipped,
+                  "request": dataclasses.asdict(request)}
+        markdown = render(rows, skipped)
+        atomic_write_json(os.path.join(stage, "export_report.json"), report)
+        atomic_write_text(os.path.join(stage, "export_report.md"), markdown + "\n")
+    return report, markdown

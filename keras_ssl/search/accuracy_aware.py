@@ -1,0 +1,270 @@
+"""Accuracy-aware search: the smallest int8 artifact whose accuracy stays within a budget of the float model.
+
+Users of today's toolkits guess a combination (e.g. 80% pruning + int8) and lose points or size.  Here:
+
+1. **Sensitivity.**  Each prunable layer is pruned alone, one-shot (smallest |w| zeroed), at every sparsity level,
+   and clustered alone at every cluster count; the validation accuracy drop of each is the sensitivity table.
+2. **Candidates.**  For each tolerance t (points), every layer gets the highest sparsity (and the fewest clusters)
+   whose one-shot drop was ≤ t: robust layers are pruned hard, fragile ones spared.  Each setting becomes a recipe
+   (prune per layer, then optionally sparsity-preserving clustering), and so do uniform sparsities (what tfmot's
+   tutorials do, so the search can never do worse than them on validation) and every distilled student at every
+   uniform sparsity.  Each candidate is trained, converted to int8 TFLite and *run* on the validation split.
+3. **Choice.**  The smallest gzip artifact whose validation drop is within the budget *with a margin*: the drop
+   plus ``margin_se`` standard errors of it must fit.  The standard error is the paired one (McNemar): it counts
+   the examples the candidate and the float model disagree on being right, sqrt(b + c) / n.  On digits' ~200
+   validation images one image is 0.5 points, and choosing on the raw drop picked a student 0.5 points down on
+   validation and 1.9 down on test; a candidate that agrees with the float model almost everywhere has a small
+   error and keeps its place.  The Pareto front (size vs accuracy) of all candidates is plotted, and the chosen
+   recipe is saved as JSON that re-runs with ``--recipe_file``.
+
+The validation split is held out of every training step, so the choice never looks at the test split; the report
+then scores the chosen artifact on the test split like every other row.
+"""
+import dataclasses
+import time
+from typing import Callable
+
+import numpy as np
+from absl import logging
+
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf
+from keras_ssl.base.metrics import count_params, gzip_bytes, sparsity
+from keras_ssl.base.tflite_modes import MODES
+from keras_ssl.compress.byo import copy_model
+from keras_ssl.compress.cluster import ClusterConfig
+from keras_ssl.compress.distill import DistillConfig
+from keras_ssl.compress.lottery import maskable_weights
+from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
+from tflite_export.convert import to_tflite
+from tflite_export.runner import TFLiteModel
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """What the search tries; defaults fit the digits classifier in a few minutes on 2 cores.
+
+    ``budget_points`` is the allowed validation accuracy drop vs the float32 model; ``tolerances`` are per-layer
+    one-shot drops (points) that set how hard each candidate prunes; ``students`` are student-builder keyword
+    arguments, each distilled and then pruned uniformly at ``student_sparsities``.
+    """
+    budget_points: float = 1.0
+    margin_se: float = 1.0  # standard errors of the paired accuracy drop added before comparing with the budget
+    sparsity_levels: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
+    cluster_levels: tuple = (4, 8, 16, 32)
+    tolerances: tuple = (0.5, 1.0, 2.0, 4.0)
+    cluster: bool = True  # also try each pruned candidate with sparsity-preserving clustering
+    # Uniform sparsities tried as well (every layer alike, like tfmot's tutorials), each also with clustering.
+    uniform_sparsities: tuple = (0.7, 0.8, 0.9)
+    uniform_clusters: int = 16
+    students: tuple = ()
+    student_sparsities: tuple = (0.0, 0.5, 0.75)
+    prune: PruneConfig = dataclasses.field(default_factory=lambda: PruneConfig(epochs=6, learning_rate=5e-4))
+    cluster_config: ClusterConfig = dataclasses.field(
+        default_factory=lambda: ClusterConfig(epochs=2, learning_rate=1e-4))
+    distill: DistillConfig = dataclasses.field(default_factory=lambda: DistillConfig(epochs=30, alpha=0.1))
+    mode: str = "int8"
+    # Clustered candidates are converted with one int8 scale per Dense tensor, so their k shared values stay k bytes
+    # that gzip packs (see tflite_export.convert); set it to "int8" to keep per-channel scales.
+    cluster_mode: str = "int8_per_tensor"
+
+    def __post_init__(self):
+        if not self.budget_points >= 0:
+            raise UserError(f"accuracy budget {self.budget_points} must be >= 0 points")
+        if any(not 0.0 < s < 1.0 for s in self.sparsity_levels + tuple(self.student_sparsities) if s):
+            raise UserError(f"sparsity levels must be in [0, 1): {self.sparsity_levels}, {self.student_sparsities}")
+        if any(k < 2 for k in self.cluster_levels):
+            raise UserError(f"cluster counts must be at least 2: {self.cluster_levels}")
+        if self.mode not in MODES or self.cluster_mode not in MODES:
+            raise UserError(f"search modes {self.mode!r} / {self.cluster_mode!r}: use TFLite modes from {MODES}")
+
+
+@dataclasses.dataclass
+class SearchTask:
+    """The task as the search sees it: the float model, how steps train (``context``), the held-out validation
+    inputs and ``correct(outputs) → bool array`` (per image, or per masked position), and calibration inputs."""
+    model: object
+    context: object
+    val_inputs: np.ndarray
+    correct: Callable
+    calibration: np.ndarray
+
+    def score(self, outputs):
+        """Accuracy: the fraction of ``correct``."""
+        return float(np.mean(self.correct(outputs)))
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """The chosen recipe and model, every candidate's row, the sensitivity table and the baseline it was judged by."""
+    chosen: Recipe
+    model: object
+    candidates: list
+    sensitivity: list
+    baseline_accuracy: float
+    seconds: float
+    failed: list = dataclasses.field(default_factory=list)  # candidates that could not be trained or converted
+
+
+def prunable_layers(model):
+    """Names of the layers whose matrices (kernels, embeddings, recurrent kernels) the search may prune."""
+    return [layer.name for layer in model.layers if maskable_weights(layer)]
+
+
+def one_shot(model, layer_name, transform):
+    """A copy of ``model`` with ``transform(array) → array`` applied to the matrices of one layer, no training."""
+    clone = copy_model(model)
+    for weight in maskable_weights(clone.get_layer(layer_name)):
+        weight.assign(transform(weight.numpy()))
+    return clone
+
+
+def zero_smallest(fraction):
+    """``array → array`` with the ``fraction`` smallest |values| set to 0 (magnitude pruning, one shot)."""
+    def transform(values):
+        threshold = np.quantile(np.abs(values), fraction)
+        return np.where(np.abs(values) <= threshold, 0.0, values).astype(values.dtype)
+    return transform
+
+
+def nearest_centroids(clusters):
+    """``array → array`` with every value replaced by the nearest of ``clusters`` 1-D k-means centroids."""
+    from sklearn.cluster import KMeans
+
+    def transform(values):
+        flat = values.reshape(-1, 1)
+        kmeans = KMeans(n_clusters=min(clusters, len(np.unique(flat))), n_init=1, random_state=0).fit(flat)
+        return kmeans.cluster_centers_[kmeans.labels_].reshape(values.shape).astype(values.dtype)
+    return transform
+
+
+def keras_accuracy(model, task):
+    """Validation accuracy of a Keras model."""
+    return task.score(model.predict(task.val_inputs, batch_size=256, verbose=0))
+
+
+def layer_sensitivity(task, config, baseline):
+    """Rows of (layer, technique, level, accuracy, drop_points): each layer alone, one shot, at every level."""
+    rows = []
+    for name in prunable_layers(task.model):
+        params = sum(int(np.prod(w.shape)) for w in maskable_weights(task.model.get_layer(name)))
+        trials = [("prune", s, zero_smallest(s)) for s in config.sparsity_levels]
+        trials += [("cluster", k, nearest_centroids(k)) for k in config.cluster_levels] if config.cluster else []
+        for technique, level, transform in trials:
+            accuracy = keras_accuracy(one_shot(task.model, name, transform), task)
+            rows.append({"layer": name, "params": params, "technique": technique, "level": level,
+                         "accuracy": accuracy, "drop_points": round(100 * (baseline - accuracy), 2)})
+            logging.info("sensitivity %-16s %-7s %-5g drop %+.2f points", name, technique, level,
+                         rows[-1]["drop_points"])
+    return rows
+
+
+def settings_for(sensitivity, technique, tolerance, choose):
+    """Per layer, the level ``choose`` (max sparsity / min clusters) among those whose drop ≤ ``tolerance``."""
+    chosen = {}
+    for layer in dict.fromkeys(row["layer"] for row in sensitivity):
+        ok = [row["level"] for row in sensitivity
+              if row["layer"] == layer and row["technique"] == technique and row["drop_points"] <= tolerance]
+        if ok:
+            chosen[layer] = choose(ok)
+    return chosen
+
+
+def candidate_recipes(sensitivity, config, layers):
+    """The recipes to train and measure, deduplicated (several tolerances often give the same settings)."""
+    recipes, seen = [], set()
+
+    def add(recipe):
+        key = repr(recipe.to_dict()["steps"])
+        if key not in seen:
+            seen.add(key)
+            recipes.append(recipe)
+
+    for tolerance in config.tolerances:
+        per_layer = {layer: settings_for(sensitivity, "prune", tolerance, max).get(layer, 0.0) for layer in layers}
+        if not any(per_layer.values()):
+            continue
+        prune = dataclasses.replace(config.prune, per_layer=per_layer, target_sparsity=max(per_layer.values()))
+        add(Recipe(f"auto-prune-t{tolerance:g}", (("prune", prune),), config.mode))
+        clusters = settings_for(sensitivity, "cluster", tolerance, min)
+        if config.cluster and clusters:
+            cluster = dataclasses.replace(config.cluster_config, per_layer={k: clusters.get(k, 0) for k in layers},
+                                          number_of_clusters=max(clusters.values()), preserve_sparsity=True)
+            add(Recipe(f"auto-prune-cluster-t{tolerance:g}", (("prune", prune), ("cluster", cluster)),
+                       config.cluster_mode))
+    for level in config.uniform_sparsities:
+        prune = dataclasses.replace(config.prune, target_sparsity=level, per_layer={})
+        add(Recipe(f"auto-uniform-s{level:g}", (("prune", prune),), config.mode))
+        if config.cluster:
+            cluster = dataclasses.replace(config.cluster_config, number_of_clusters=config.uniform_clusters,
+                                          per_layer={}, preserve_sparsity=True)
+            add(Recipe(f"auto-uniform-cluster-s{level:g}", (("prune", prune), ("cluster", cluster)),
+                       config.cluster_mode))
+    for index, student in enumerate(config.students):
+        for level in config.student_sparsities:
+            steps = [("distill", DistillStepConfig(student=dict(student), distill=config.distill))]
+            if level:
+                steps.append(("prune", dataclasses.replace(config.prune, target_sparsity=level, per_layer={})))
+            add(Recipe(f"auto-student{index}-s{level:g}", tuple(steps), config.mode))
+    return recipes
+
+
+def paired_drop(base_correct, correct):
+    """(accuracy drop, its paired standard error), both in points: (b - c) / n and sqrt(b + c) / n, where b counts
+    what only the base got right and c what only the candidate got right."""
+    only_base = int(np.sum(base_correct & ~correct))
+    only_candidate = int(np.sum(~base_correct & correct))
+    n = len(correct)
+    return 100 * (only_base - only_candidate) / n, float(100 * np.sqrt(only_base + only_candidate) / n)
+
+
+def measure(recipe, task, base_correct, config):
+    """Trains ``recipe`` on the task, converts it and runs the artifact on the validation split: a candidate row."""
+    start = time.perf_counter()
+    model = apply_recipe(task.model, recipe, task.context)
+    artifact = to_tflite(model, recipe.mode, representative_data=task.calibration)
+    correct = np.asarray(task.correct(TFLiteModel(model_content=artifact).predict(task.val_inputs)), bool)
+    drop, error = paired_drop(base_correct, correct)
+    return model, {"name": recipe.name, "recipe": recipe.describe(), "recipe_config": recipe.to_dict(),
+                   "gzip_bytes": gzip_bytes(artifact), "size_bytes": len(artifact), "params": count_params(model),
+                   "sparsity": round(sparsity(model), 4), "accuracy": float(correct.mean()),
+                   "drop_points": round(drop, 2), "drop_se_points": round(error, 2),
+                   "within_budget": bool(drop + config.margin_se * error <= config.budget_points),
+                   "seconds": round(time.perf_counter() - start, 1)}
+
+
+def search(task, config):
+    """Runs sensitivity, candidates and choice (module docstring); UserError when no candidate meets the budget."""
+    start = time.perf_counter()
+    base_outputs = TFLiteModel(model_content=to_tflite(task.model, "float32")).predict(task.val_inputs)
+    base_correct = np.asarray(task.correct(base_outputs), bool)
+    baseline = float(base_correct.mean())
+    sensitivity = layer_sensitivity(task, config, baseline)
+    rows, models, failed = [], {}, []
+    for recipe in candidate_recipes(sensitivity, config, prunable_layers(task.model)):
+        try:
+            model, row = measure(recipe, task, base_correct, config)
+        except (UserError, ValueError, RuntimeError, tf.errors.OpError) as e:
+            # One candidate a technique cannot take (e.g. more clusters than a small pruned kernel has weights)
+            # must not end the search: it is recorded with its reason.
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            logging.warning("candidate %s failed: %s", recipe.name, reason)
+            failed.append({"name": recipe.name, "recipe": recipe.describe(), "reason": reason})
+            continue
+        rows.append(row)
+        models[recipe.name] = (recipe, model)
+        logging.info("candidate %-26s gzip %7d B  val acc %.4f (%+.2f ± %.2f points)  %s", row["name"],
+                     row["gzip_bytes"], row["accuracy"], -row["drop_points"], row["drop_se_points"],
+                     "ok" if row["within_budget"] else "over budget")
+    ok = [row for row in rows if row["within_budget"]]
+    if not ok:
+        raise UserError(f"no candidate stayed within {config.budget_points} points (+ {config.margin_se:g} standard "
+                        f"errors) of the float model's validation accuracy {baseline:.4f} (best: "
+                        f"{max(r['accuracy'] for r in rows):.4f}): raise the budget or add gentler tolerances / "
+                        "bigger students")
+    best = min(ok, key=lambda row: (row["gzip_bytes"], -row["accuracy"]))
+    best["chosen"] = True
+    recipe, model = models[best["name"]]
+    return SearchResult(chosen=recipe, model=model, candidates=rows, sensitivity=sensitivity,
+                        baseline_accuracy=baseline, seconds=round(time.perf_counter() - start, 1), failed=failed)

@@ -1,0 +1,86 @@
+"""Shared training settings and the small helpers every stage uses (datasets, compile, accuracy)."""
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf, tf_keras
+from keras_ssl.data.epochs import array_dataset, epoch_sync, shard_by_data, with_epoch
+from keras_ssl.training.backup import CheckedBackupAndRestore
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings for one Keras training stage; invalid values raise UserError.
+
+    ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard;
+    ``backup_dir`` per-epoch backups that let a killed fit resume (one folder per fit: it holds one model's state).
+    """
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    # Tiny label subsets still get this many optimizer steps (1% of digits is one batch per epoch).
+    min_steps: int = 0
+    seed: int = 0
+    verbose: int = 2
+    log_dir: str = ""  # TensorBoard run folder (losses and metrics per epoch); empty = no logs
+    backup_dir: str = ""  # per-epoch backup; a rerun after a kill resumes from it (see fit_callbacks); empty = none
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be positive")
+        if not self.learning_rate > 0:
+            raise UserError(f"learning_rate={self.learning_rate} must be positive")
+
+    def epochs_for(self, num_examples):
+        """Epochs to train on ``num_examples``: ``epochs``, or more if needed to reach ``min_steps`` steps."""
+        steps_per_epoch = max(1, math.ceil(num_examples / self.batch_size))
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+
+
+def tensorboard(log_dir, *extra):
+    """Keras TensorBoard callback writing under ``log_dir`` (nothing when it is empty): ``tensorboard --logdir``."""
+    return [tf_keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", profile_batch=0), *extra] \
+        if log_dir else list(extra)
+
+
+def fit_callbacks(config, data=None, logs=True):
+    """The callbacks of every keras_ssl fit on ``data``: TensorBoard (``config.log_dir``, unless ``logs`` is False),
+    the epoch sync of keyed datasets (resumed runs see the same batches), and, last so it saves after the others'
+    epoch-end work (e.g. pruning's re-mask), per-epoch backup and resume in ``config.backup_dir``."""
+    callbacks = tensorboard(config.log_dir if logs else "", *epoch_sync(data))
+    if config.backup_dir:
+        callbacks.append(CheckedBackupAndRestore(config.backup_dir))
+    return callbacks
+
+
+def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
+    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each epoch when ``shuffle``, in an order
+    keyed on (seed, epoch) so a resumed fit sees the same batches (see ``keras_ssl.data.epochs``)."""
+    ds, epoch_var = array_dataset((x.astype(np.float32), y.astype(np.int64)), batch_size, seed, shuffle)
+    return with_epoch(shard_by_data(ds.prefetch(tf.data.AUTOTUNE)), epoch_var)  # multi-worker: shard by element
+
+
+def compile_for_logits(model, learning_rate, sparse_weighted=False):
+    """Compiles a logits model for sparse labels; ``sparse_weighted`` counts accuracy only where weight > 0 (MLM)."""
+    metric = tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  weighted_metrics=[metric] if sparse_weighted else None,
+                  metrics=None if sparse_weighted else [metric])
+    return model
+
+
+def classifier_accuracy(model, x, y, batch_size=256):
+    """Top-1 accuracy of a classifier on ``(x, y)``; the outputs may be logits or probabilities."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def masked_token_accuracy(logits, labels, weights):
+    """Top-1 accuracy at positions with weight > 0 only; UserError when there are none."""
+    chosen = weights > 0
+    if not chosen.any():
+        raise UserError("no masked positions to score: the evaluation sequences are all padding")
+    return float(np.mean(np.argmax(logits, axis=-1)[chosen] == labels[chosen]))
