@@ -1,6 +1,7 @@
 """End-to-end smoke runs of the main job (one per task) and its behaviour on bad input."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -166,7 +167,7 @@ def _error_lines(stderr):
 def test_bad_flags_fail_fast_with_a_clear_message(tmp_path, args, fragment):
     out_args = [] if not args else [f"--output_dir={tmp_path / 'out'}"]
     result = _run_cli(*args, *out_args, timeout=60)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -196,7 +197,7 @@ def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case):
     args, fragment = make_case(tmp_path)
     out = tmp_path / "run"
     result = _run_cli(*args, "--quick", f"--output_dir={out}")
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = _error_lines(result.stderr)
     assert lines and fragment in lines[-1] and lines[-1].startswith("error: ")
     assert "Traceback" not in result.stderr
@@ -209,20 +210,39 @@ def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):
     (out / "report.json").write_text("{}")
     result = _run_cli("--quick", f"--output_dir={out}", timeout=60)
     lines = _error_lines(result.stderr)
-    assert result.returncode != 0 and "--overwrite" in lines[-1] and lines[-1].startswith("error: ")
+    assert result.returncode == 2 and "--overwrite" in lines[-1] and lines[-1].startswith("error: ")
     assert (out / "report.json").read_text() == "{}"
 
 
-def test_overrides_from_flags_reach_the_config():
-    from experiments import pipeline
+def _config_from(*args):
+    from keras_ssl.cli import pipeline
 
     pipeline.FLAGS.unparse_flags()
-    pipeline.FLAGS(["prog", "--output_dir=/tmp/x", "--task=text", "--seq_len=12", "--vocab_size=300",
-                    "--target_sparsity=0.6", "--label_fractions=0.05,0.5"])
+    pipeline.FLAGS(["prog", "--output_dir=/tmp/x", *args])
     try:
-        config = pipeline.config_from_flags()
+        return pipeline.config_from_flags()
     finally:
         pipeline.FLAGS.unparse_flags()
+
+
+def test_overrides_from_flags_reach_the_config():
+    config = _config_from("--task=text", "--seq_len=12", "--vocab_size=300", "--target_sparsity=0.6",
+                          "--label_fractions=0.05,0.5")
     assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300
     assert config.prune.target_sparsity == 0.6 and config.image.label_fractions == (0.05, 0.5, 1.0)
     assert np.isclose(config.prune.target_sparsity, 0.6) and config.output_dir == "/tmp/x"
+    auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2")
+    assert auto.search.prune.epochs == 3 and auto.prune.epochs == 3 and auto.search.budget_points == 2
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--recipe=tutorial", "--target_sparsity=0.6"], "--target_sparsity set the default recipe's pruning"),
+    (["--recipe=auto", "--target_sparsity=0.6"], "--recipe=auto fixes its own"),
+    (["--recipe_file=keras_ssl/configs/recipes/prune40_int8.json", "--prune_epochs=2"], "--prune_epochs"),
+    (["--budget_points=2"], "--budget_points is the accuracy budget of --recipe=auto"),
+])
+def test_flags_the_recipe_would_ignore_are_refused(args, fragment):
+    from keras_ssl.base.errors import UserError
+
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        _config_from(*args)

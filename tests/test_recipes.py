@@ -1,4 +1,5 @@
 """Recipes compose techniques and round-trip through JSON; the search picks the smallest artifact within budget."""
+import dataclasses
 import json
 
 import numpy as np
@@ -94,6 +95,19 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
         search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
                                   tolerances=(100.0,), cluster=False, uniform_sparsities=(),
                                   prune=PruneConfig(epochs=1)))
+
+
+def test_search_says_why_when_every_candidate_fails(trained_classifier, context, digits8):
+    def broken_compile(model, learning_rate):
+        raise ValueError("compile refused on purpose")
+
+    task = SearchTask(model=trained_classifier, context=dataclasses.replace(context, compile=broken_compile),
+                      val_inputs=digits8.x_test[:60], calibration=digits8.x_train[:20],
+                      correct=lambda out: np.argmax(out, -1) == digits8.y_test[:60])
+    config = SearchConfig(sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(1.0,), cluster=False,
+                          uniform_sparsities=(0.5,), prune=PruneConfig(epochs=1))
+    with pytest.raises(UserError, match=r"every one of the 2 search candidates failed .*compile refused on purpose"):
+        search(task, config)
 
 
 def test_search_job_refuses_bad_models(tmp_path):

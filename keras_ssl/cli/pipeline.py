@@ -39,10 +39,13 @@ flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epoch
 flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining learning rate (the BiLSTM's 8e-3 "
                    "is too high for the transformer MLM: use ~1e-3).", lower_bound=0.0)
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
-flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning.", lower_bound=1)
-flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1).", lower_bound=0.0,
+flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning: the default recipe's pruned row, the "
+                     "named recipes' pruning steps and, with --recipe=auto, each search candidate.", lower_bound=1)
+flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1), of the default recipe's "
+                   "pruned row; named recipes and --recipe=auto set their own (refused with them).", lower_bound=0.0,
                    upper_bound=0.99)
-flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule.")
+flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule (the default recipe's "
+                  "pruned row and the named recipes that prune to a target).")
 flags.DEFINE_integer("batch_size", None, "Global training batch size (all replicas together).", lower_bound=1)
 flags.DEFINE_integer("image_size", None, "Images are resized to this square size (multiple of 4).", lower_bound=8)
 flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-pretrained study, e.g. 0.01,0.1,1.")
@@ -63,6 +66,23 @@ flags.mark_flag_as_required("output_dir")
 def _override(obj, **values):
     values = {k: v for k, v in values.items() if v is not None}
     return dataclasses.replace(obj, **values) if values else obj
+
+
+def _check_prune_flags():
+    """Refuses pruning flags that the chosen recipe would ignore, instead of silently running without them."""
+    from keras_ssl.base.errors import UserError
+
+    recipe = FLAGS.recipe or "default"
+    fixed = ["--target_sparsity"] if FLAGS.target_sparsity is not None else []
+    if FLAGS.recipe_file and FLAGS.prune_epochs is not None:
+        fixed.append("--prune_epochs")
+    if fixed and (recipe != "default" or FLAGS.recipe_file):
+        given = f"--recipe_file={FLAGS.recipe_file}" if FLAGS.recipe_file else f"--recipe={recipe}"
+        raise UserError(f"{' and '.join(fixed)} set the default recipe's pruning, but {given} fixes its own "
+                        "(see docs/compression.md): drop the flag, or run --recipe=default")
+    if FLAGS.budget_points is not None and recipe != "auto":
+        raise UserError(f"--budget_points is the accuracy budget of --recipe=auto; --recipe={recipe} has none: drop "
+                        "it, or run --recipe=auto")
 
 
 def config_from_flags():
@@ -90,12 +110,15 @@ def config_from_flags():
                      mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
                      pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
                                         learning_rate=FLAGS.pretrain_learning_rate))
+    _check_prune_flags()
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
                       schedule=FLAGS.prune_schedule)
+    # The search trains its own pruned candidates: --prune_epochs is how long each one trains.
+    search_prune = _override(config.search.prune, epochs=FLAGS.prune_epochs if FLAGS.recipe == "auto" else None)
     return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
                      text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
                      recipe_file=FLAGS.recipe_file,
-                     search=_override(config.search, budget_points=FLAGS.budget_points),
+                     search=_override(config.search, budget_points=FLAGS.budget_points, prune=search_prune),
                      seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
                      latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
                      num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,

@@ -1,6 +1,6 @@
 """What every binary does around its library call, so they all behave alike.
 
-Exit codes, for every binary: 0 the job ran and its result passed; 1 the job ran but its result did not pass
+Exit codes, for every binary: 0 the job ran and its result passed (or help was asked for); 1 the job ran but its result did not pass
 (e.g. an artifact failed validation); 2 bad input, refused before any work: an unknown or malformed flag, a
 stray argument, or a ``UserError`` (printed as one ``error:`` line, never a traceback).  Anything else is a bug
 and keeps its traceback.
@@ -11,6 +11,7 @@ import sys
 import warnings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
 
 def fail(message, code=EXIT_BAD_INPUT):
@@ -38,6 +39,11 @@ def parse_flags(argv, takes_command=False):
         rest = flags.FLAGS(argv)
     except flags.Error as e:
         fail(f"{e} (see --helpshort)")
+    except SystemExit:
+        # absl prints the asked-for help, then exits 1; asking for help is a success.
+        if any(arg.split("=")[0].lstrip("-") in HELP_FLAGS for arg in argv[1:]):
+            sys.exit(EXIT_OK)
+        raise
     if len(rest) > 1 and not takes_command:
         fail(f"unexpected arguments {rest[1:]}: all options are --flags (see --helpshort)")
     return rest

@@ -66,12 +66,13 @@ def _float_range(value, name):
     return low, high
 
 
-def augment(images, seed, config=AugmentConfig()):
+def augment(images, seed, config=None):
     """One random view of each image in a (N, H, W, C) float batch in [0, 1]; same shape, values kept in [0, 1].
 
     Deterministic for a given shape-[2] integer ``seed``; a different seed gives a different view.  Order:
     crop-resize + rotation + shift (one resampling, zero fill), gaussian noise (clipped), cutout.
     """
+    config = AugmentConfig() if config is None else config
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4:
         raise UserError(f"augment needs a (N, H, W, C) image batch, got shape {images.shape}: "

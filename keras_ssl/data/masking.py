@@ -26,8 +26,9 @@ class MaskingConfig:
     random_token_fraction: float = 0.1
 
 
-def mask_tokens(token_ids, seed, vocab_size, config=MaskingConfig()):
+def mask_tokens(token_ids, seed, vocab_size, config=None):
     """Returns (inputs, labels, sample_weights) for int32 ``token_ids`` of any shape; ``seed`` is a shape-[2] int."""
+    config = MaskingConfig() if config is None else config
     token_ids = tf.convert_to_tensor(token_ids, tf.int32)
     shape = tf.shape(token_ids)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
@@ -41,9 +42,10 @@ def mask_tokens(token_ids, seed, vocab_size, config=MaskingConfig()):
     return inputs, token_ids, tf.cast(selected, tf.float32)
 
 
-def mlm_dataset(sequences, vocab_size, batch_size, seed=0, shuffle=True, config=MaskingConfig()):
+def mlm_dataset(sequences, vocab_size, batch_size, seed=0, shuffle=True, config=None):
     """A tf.data pipeline of masked batches; order and masks change each epoch and are a pure function of
     (seed, epoch, step), so a run resumed from a backup sees the batches an uninterrupted one does (see epochs.py)."""
+    config = MaskingConfig() if config is None else config
     ds, epoch_var = keyed_batches(len(sequences), batch_size, seed, shuffle)
     table = tf.constant(np.asarray(sequences, np.int32))
 
@@ -67,8 +69,9 @@ def normalize_weights(weights):
     return tf.math.divide_no_nan(weights * tf.cast(tf.size(weights), tf.float32), total)
 
 
-def fixed_masked_set(sequences, vocab_size, seed=0, config=MaskingConfig()):
+def fixed_masked_set(sequences, vocab_size, seed=0, config=None):
     """One frozen draw of masks as numpy arrays, so every artifact is scored on the same masked positions."""
+    config = MaskingConfig() if config is None else config
     inputs, labels, weights = mask_tokens(np.asarray(sequences, np.int32), [seed, 1], vocab_size, config)
     return inputs.numpy(), labels.numpy(), weights.numpy()
 

@@ -95,7 +95,7 @@ def check_pieces(pieces, num_shards=1, shard_index=0, block_bytes=BLOCK_BYTES):
 
 
 def streaming_mlm_dataset(paths, vocab, seq_len, batch_size, seed=0, num_shards=1, shard_index=0,
-                          shuffle_buffer=1024, repeat=False, validate=True, config=MaskingConfig(),
+                          shuffle_buffer=1024, repeat=False, validate=True, config=None,
                           block_bytes=BLOCK_BYTES, keep=None, steps=None):
     """Batches of (inputs, labels, sample_weights) streamed from ``paths``: the structure ``mlm_dataset`` yields.
 
@@ -114,6 +114,7 @@ def streaming_mlm_dataset(paths, vocab, seq_len, batch_size, seed=0, num_shards=
     same number of steps).  With explicit shards (``num_shards`` = workers, ``shard_index`` = this worker),
     tf.distribute's auto-sharding is off; shards may differ in length, so use ``repeat`` and ``steps_per_epoch``.
     """
+    config = MaskingConfig() if config is None else config
     if seq_len < 2 or batch_size < 1:
         raise UserError(f"seq_len={seq_len} must be at least 2 and batch_size={batch_size} at least 1")
     pieces = shard_pieces(paths, num_shards, shard_index)

@@ -29,8 +29,9 @@ class MLMConfig:
                 raise UserError(f"MLM {field}={getattr(self, field)} must be a positive integer")
 
 
-def build_mlm(config=MLMConfig(), batch_size=None):
+def build_mlm(config=None, batch_size=None):
     """``batch_size=1`` gives the fixed-shape variant that TFLite turns into fused LSTM ops."""
+    config = MLMConfig() if config is None else config
     inputs = tf_keras.Input((config.seq_len,), batch_size=batch_size, dtype="int32", name="token_ids")
     x = tf_keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(inputs)
     x = tf_keras.layers.Dropout(config.dropout, name="dropout")(x)

@@ -17,11 +17,12 @@ class ClassifierConfig:
     dropout: float = 0.2
 
 
-def build_classifier(config=ClassifierConfig(), batch_size=None):
+def build_classifier(config=None, batch_size=None):
     """Encoder layers, Flatten, Dropout and a float32 logits layer, in one flat functional Model.
 
     Pass ``batch_size`` for a fixed batch dimension; None leaves it dynamic.
     """
+    config = ClassifierConfig() if config is None else config
     inputs = image_input(config.encoder, batch_size=batch_size)
     x = inputs
     for layer in encoder_layers(config.encoder):

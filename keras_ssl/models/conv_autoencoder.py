@@ -48,8 +48,9 @@ def image_input(config, batch_size=None):
                           name="image")
 
 
-def build_autoencoder(config=AutoencoderConfig()):
+def build_autoencoder(config=None):
     """Encoder (conv + pool blocks) then a mirrored decoder (conv + upsample), sigmoid output in [0, 1]."""
+    config = AutoencoderConfig() if config is None else config
     inputs = image_input(config)
     x = inputs
     for layer in encoder_layers(config):

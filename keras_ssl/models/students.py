@@ -53,11 +53,12 @@ def student_config_for(classifier_config, **overrides):
     return StudentClassifierConfig(**fields)
 
 
-def build_student_classifier(config=StudentClassifierConfig()):
+def build_student_classifier(config=None):
     """Conv + pool blocks, Flatten, optional Dense layers and a float32 ``logits`` layer, in one flat Model.
 
     Input and output names match ``build_classifier``, so a student replaces its teacher in every later step.
     """
+    config = StudentClassifierConfig() if config is None else config
     inputs = tf_keras.Input((config.image_size, config.image_size, config.channels), name="image")
     x = inputs
     for i, width in enumerate(config.widths):

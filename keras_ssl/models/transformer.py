@@ -151,11 +151,12 @@ def _encoder(x, config):
     return tf_keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
 
 
-def build_transformer_mlm(config=TransformerConfig(), batch_size=None):
+def build_transformer_mlm(config=None, batch_size=None):
     """The BERT-style MLM: ``token_ids`` (int32, ``seq_len``) → float32 logits over the vocabulary per position.
 
     Same input and output as ``build_mlm``, so it trains with ``pretrain_mlm`` and distils with ``distill``.
     """
+    config = TransformerConfig() if config is None else config
     inputs = tf_keras.Input((config.seq_len,), batch_size=batch_size, dtype="int32", name="token_ids")
     x = tf_keras.layers.Embedding(config.vocab_size, config.dim, name="embedding")(inputs)
     x = _encoder(x, config)
@@ -164,11 +165,12 @@ def build_transformer_mlm(config=TransformerConfig(), batch_size=None):
     return tf_keras.Model(inputs, logits, name="transformer_mlm")
 
 
-def build_vit(config=ViTConfig(), batch_size=None):
+def build_vit(config=None, batch_size=None):
     """The tiny ViT: ``image`` → patch embedding (Conv2D, stride = patch) → encoder → mean of tokens → ``logits``.
 
     Same input and output names as ``build_classifier``, so the classifier's training, export and reports apply.
     """
+    config = ViTConfig() if config is None else config
     inputs = tf_keras.Input((config.image_size, config.image_size, config.channels), batch_size=batch_size,
                             name="image")
     x = tf_keras.layers.Conv2D(config.dim, config.patch_size, strides=config.patch_size, name="patch_embedding")(

@@ -257,6 +257,10 @@ def search(task, config):
         logging.info("candidate %-26s gzip %7d B  val acc %.4f (%+.2f ± %.2f points)  %s", row["name"],
                      row["gzip_bytes"], row["accuracy"], -row["drop_points"], row["drop_se_points"],
                      "ok" if row["within_budget"] else "over budget")
+    if not rows:
+        reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in failed[:3])
+        raise UserError(f"every one of the {len(failed)} search candidates failed to train or convert ({reasons}"
+                        f"{'; ...' if len(failed) > 3 else ''}): check the model and data, or the search settings")
     ok = [row for row in rows if row["within_budget"]]
     if not ok:
         raise UserError(f"no candidate stayed within {config.budget_points} points (+ {config.margin_se:g} standard "

@@ -130,11 +130,12 @@ class ContrastiveModel(tf_keras.Model):
         return model
 
 
-def build_contrastive(encoder_config, config=ContrastiveConfig()):
+def build_contrastive(encoder_config, config=None):
     """Image -> encoder layers -> Flatten -> Dense-ReLU-Dense projection, compiled-ready ``ContrastiveModel``.
 
     ``encoder_config`` is the ``AutoencoderConfig`` the downstream classifier will be built with.
     """
+    config = ContrastiveConfig() if config is None else config
     inputs = image_input(encoder_config)
     x = inputs
     for layer in encoder_layers(encoder_config):
@@ -166,11 +167,12 @@ def encoder_features(model, x, batch_size=256):
     return features.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0)
 
 
-def pretrain_contrastive(encoder_config, x_unlabeled, config=ContrastiveConfig()):
+def pretrain_contrastive(encoder_config, x_unlabeled, config=None):
     """Builds and trains a ``ContrastiveModel`` on unlabeled images; returns (model, history dict).
 
     The model's ``encoder_*`` layers hold the pretrained weights: ``load_encoder_weights(classifier, model)``.
     """
+    config = ContrastiveConfig() if config is None else config
     expected = (encoder_config.image_size, encoder_config.image_size, encoder_config.channels)
     if x_unlabeled.ndim != 4 or tuple(x_unlabeled.shape[1:]) != expected:
         raise UserError(f"images of shape {x_unlabeled.shape[1:]} do not fit the encoder's input {expected}, "

@@ -116,13 +116,14 @@ def pseudo_label_dataset(x, soft_labels, batch_size, augment_config, seed=0):
     return with_epoch(shard_by_data(ds.prefetch(tf.data.AUTOTUNE)), epoch_var)
 
 
-def self_train(pretrained, x_train, labeled, labels, classifier_config, config=SelfTrainConfig()):
+def self_train(pretrained, x_train, labeled, labels, classifier_config, config=None):
     """A classifier trained on every image of ``x_train`` against labels spread from the ``labeled`` indices (with
     classes ``labels``) over ``pretrained``'s contrastive embedding; its encoder starts from ``pretrained``.
 
     Returns (classifier, its sharpened soft labels of ``x_train``); the classifier outputs logits, like
     ``build_classifier``'s.
     """
+    config = SelfTrainConfig() if config is None else config
     soft = sharpen(propagate_labels(encoder_features(pretrained, x_train), labeled, labels,
                                     classifier_config.num_classes, config.neighbors, config.alpha), config.sharpen)
     student = make_classifier("finetune", classifier_config, pretrained, config.seed)

@@ -37,11 +37,12 @@ def image_eval(input_shape, data_path=None, seed=0, num_classes=10):
                     {"labels.txt": labels_text(num_classes)})
 
 
-def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=TextTaskConfig(), num_calibration=100):
+def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=None, num_calibration=100):
     """Masked held-out sequences scored at masked positions, using the vocabulary shipped with the artifact.
 
     The split is the pipeline's own (``load_text``, streamed when ``config.stream``), so the numbers match its report.
     """
+    config = TextTaskConfig() if config is None else config
     from keras_ssl.tasks.text_data import load_text
 
     if len(input_shape) != 1:
