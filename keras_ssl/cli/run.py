@@ -1,9 +1,11 @@
 """What every binary does around its library call, so they all behave alike.
 
-Exit codes, for every binary: 0 the job ran and its result passed (or help was asked for); 1 the job ran but its result did not pass
-(e.g. an artifact failed validation); 2 bad input, refused before any work: an unknown or malformed flag, a
-stray argument, or a ``UserError`` (printed as one ``error:`` line, never a traceback).  Anything else is a bug
-and keeps its traceback.
+Exit codes, for every binary:
+- 0: the job ran and its result passed, or help was asked for;
+- 1: the job ran but its result did not pass (e.g. an artifact failed validation, a worker failed);
+- 2: bad input, refused before any work: an unknown or malformed flag, a stray argument, or a ``UserError``
+  (printed as one ``error:`` line, never a traceback).
+Anything else is a bug and keeps its traceback.
 """
 import logging
 import os
