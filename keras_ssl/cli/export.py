@@ -29,8 +29,8 @@ flags.DEFINE_float("max_drop_points", 1.0, "Validation fails if accuracy drops m
 flags.DEFINE_bool("onnx", False, "Also export ONNX (tf2onnx) and check it in onnxruntime.")
 flags.DEFINE_bool("xla", False, "Also export an XLA-compiled SavedModel and check it.")
 flags.DEFINE_bool("allow_flex", False, "Permit TensorFlow (Flex) ops; the artifact then needs the Flex delegate.")
-flags.DEFINE_bool("unroll_rnn", False, "Unroll LSTM/GRU layers so XNNPACK runs them: the int8 BiLSTM MLM measured "
-                  "84 µs unrolled vs 1,100 µs fused (float32: 214 µs), for a 13% larger gzip.")
+flags.DEFINE_bool("unroll_rnn", False, "Unroll LSTM/GRU layers so XNNPACK runs them (the fused int8 LSTM kernel is "
+                  "not delegated), for a somewhat larger file; measured in studies/int8_speed/README.md.")
 flags.DEFINE_bool("overwrite", False, "Replace existing artifacts in --output_dir.")
 flags.mark_flags_as_required(["model", "output_dir"])
 

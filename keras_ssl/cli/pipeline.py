@@ -21,7 +21,7 @@ flags.DEFINE_enum("ssl", None, ["autoencoder", "contrastive"], "Image self-super
                   "convolutional autoencoder (reconstruction) or SimCLR (two augmented views, NT-Xent).")
 flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the BiLSTM MLM (article 001) or a "
                   "BERT-style transformer MLM (token + position embeddings, MultiHeadAttention blocks).")
-flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run in about a minute.")
+flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run (timed in docs/results.md).")
 flags.DEFINE_string("recipe", None, "Compression recipe: default (pruning + QAT rows), auto (accuracy-aware "
                     "search for the smallest int8 artifact within --budget_points), or a named recipe: tutorial, "
                     "prune-cluster-pqat, 2of4-int8, distill-prune, lottery, channels-finetune (image). Every "
@@ -30,7 +30,7 @@ flags.DEFINE_string("recipe_file", None, "Run a recipe saved as JSON (e.g. DIR/c
 flags.DEFINE_float("budget_points", None, "--recipe=auto: allowed accuracy drop vs the float model, in points.")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Training precision (Keras mixed-precision policy). Artifacts are always exported from float32 "
-                  "layers; on this CPU mixed_float16 trains ~4x slower, bfloat16 at float32 speed.")
+                  "layers; on CPUs without float16 arithmetic it trains slower (measured in docs/results.md).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training: mirrored = local GPUs; multi_worker = the workers in TF_CONFIG "
                   "(see experiments/launch_workers.py). Batch sizes stay global (split over the replicas).")

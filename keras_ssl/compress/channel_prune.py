@@ -20,7 +20,7 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.byo import flatten_nested
-from keras_ssl.training.fit import compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import FitFields, compile_for_logits, fit_callbacks
 
 CRITERIA = ("l1", "l2")
 L = tf_keras.layers
@@ -36,7 +36,7 @@ CHANNELWISE_TYPES = (L.Dropout, L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Gaus
 
 
 @dataclasses.dataclass
-class ChannelPruneConfig:
+class ChannelPruneConfig(FitFields):
     """Channel-pruning settings; invalid values raise UserError.
 
     ``keep_fraction`` is the share of filters/units every prunable layer keeps (a float in (0, 1]), or a dict
@@ -47,8 +47,6 @@ class ChannelPruneConfig:
     criterion: str = "l1"
     epochs: int = 3
     learning_rate: float = 1e-3
-    log_dir: str = ""  # TensorBoard run folder of the fine-tuning; empty = no logs
-    backup_dir: str = ""  # per-epoch backup of the fine-tuning a killed run resumes from; empty = none
 
     def __post_init__(self):
         if isinstance(self.keep_fraction, dict):

@@ -18,14 +18,14 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster import l
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.byo import check_per_layer, copy_model, describe_layers, flatten_nested
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 CENTROID_INITS = {"kmeans_plus_plus": "KMEANS_PLUS_PLUS", "density_based": "DENSITY_BASED", "linear": "LINEAR",
                   "random": "RANDOM"}
 
 
 @dataclasses.dataclass
-class ClusterConfig:
+class ClusterConfig(FitFields):
     """Weight-clustering settings; invalid values raise UserError.
 
     ``per_layer`` maps layer names to their own number of clusters (0 = that layer is not clustered).
@@ -36,8 +36,6 @@ class ClusterConfig:
     learning_rate: float = 1e-4  # fine-tuning moves the centroids; small, the model is already trained
     preserve_sparsity: bool = False  # keep the zeros of a pruned model (tfmot's sparsity-preserving clustering)
     per_layer: dict = dataclasses.field(default_factory=dict)  # layer name -> number of clusters; 0 = not clustered
-    log_dir: str = ""  # TensorBoard run folder; empty = no logs
-    backup_dir: str = ""  # per-epoch backup (weights, centroids, associations) a killed run resumes from
 
     def __post_init__(self):
         if not _is_int(self.number_of_clusters) or self.number_of_clusters < 2:

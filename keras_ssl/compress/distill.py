@@ -21,11 +21,11 @@ from absl import logging
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.compress.byo import copy_model, is_graph_model
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 
 @dataclasses.dataclass
-class DistillConfig:
+class DistillConfig(FitFields):
     """Distillation settings; invalid values raise UserError.
 
     ``alpha`` weighs the hard-label loss (0 = teacher only, 1 = labels only); ``temperature`` softens both
@@ -35,8 +35,6 @@ class DistillConfig:
     alpha: float = 0.1
     epochs: int = 10
     learning_rate: float = 1e-3
-    log_dir: str = ""  # TensorBoard run folder (loss, its two terms, agreement with the teacher); empty = no logs
-    backup_dir: str = ""  # per-epoch backup of the student and optimizer a killed run resumes from; empty = none
 
     def __post_init__(self):
         if not self.temperature > 0:

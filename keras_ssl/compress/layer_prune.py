@@ -16,6 +16,7 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.channel_prune import chain_steps, rebuild_chain, refit
+from keras_ssl.training.fit import FitFields
 
 L = tf_keras.layers
 CONV_TYPES = (L.Conv1D, L.Conv2D, L.Conv3D, L.SeparableConv1D, L.SeparableConv2D, L.DepthwiseConv1D,
@@ -23,7 +24,7 @@ CONV_TYPES = (L.Conv1D, L.Conv2D, L.Conv3D, L.SeparableConv1D, L.SeparableConv2D
 
 
 @dataclasses.dataclass
-class LayerPruneConfig:
+class LayerPruneConfig(FitFields):
     """Layer-pruning settings (give exactly one of ``remove`` and ``drop_last_blocks``); invalid values raise UserError.
 
     ``epochs`` of re-fitting follow the removal (0 returns the rebuilt model as is); ``learning_rate`` is used when
@@ -33,8 +34,6 @@ class LayerPruneConfig:
     drop_last_blocks: int = 0
     epochs: int = 3
     learning_rate: float = 1e-3
-    log_dir: str = ""  # TensorBoard run folder of the re-fit; empty = no logs
-    backup_dir: str = ""  # per-epoch backup of the re-fit a killed run resumes from; empty = none
 
     def __post_init__(self):
         self.remove = (self.remove,) if isinstance(self.remove, str) else tuple(self.remove)

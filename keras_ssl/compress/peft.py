@@ -17,13 +17,13 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.base.metrics import count_params
 from keras_ssl.compress.byo import copy_model, flatten_nested
-from keras_ssl.training.fit import compile_for_logits, fit_callbacks
+from keras_ssl.training.fit import FitFields, compile_for_logits, fit_callbacks
 
 LORA_TYPES = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
 
 
 @dataclasses.dataclass
-class LoraConfig:
+class LoraConfig(FitFields):
     """LoRA settings; invalid values raise UserError.
 
     ``layers`` holds layer type names ("Dense", "Conv2D": every such layer) and/or layer names; layers named in
@@ -35,8 +35,6 @@ class LoraConfig:
     train_layers: tuple = ()
     epochs: int = 5
     learning_rate: float = 1e-3  # used when peft_finetune gets no compile_fn
-    log_dir: str = ""  # TensorBoard run folder; empty = no logs
-    backup_dir: str = ""  # per-epoch backup (adapters, optimizer) a killed run resumes from; empty = none
 
     def __post_init__(self):
         self.layers, self.train_layers = tuple(self.layers), tuple(self.train_layers)

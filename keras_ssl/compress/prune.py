@@ -22,14 +22,14 @@ from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.base.metrics import layer_sparsity
 from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
 from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 SCHEDULES = ("polynomial", "constant")
 M_BY_N_RANKS = (2, 4)  # weight ranks tfmot's m_by_n mask (pruning_utils.weights_rearrange) can lay out
 
 
 @dataclasses.dataclass
-class PruneConfig:
+class PruneConfig(FitFields):
     """Magnitude-pruning settings; invalid values raise UserError.
 
     ``ramp_fraction`` of the training steps ramps sparsity up (the rest fine-tunes at ``target_sparsity``), with at
@@ -45,8 +45,6 @@ class PruneConfig:
     # Fraction of the training steps over which sparsity ramps up; the rest fine-tunes at the target.
     ramp_fraction: float = 0.7
     max_updates: int = 20
-    log_dir: str = ""  # TensorBoard: losses, and tfmot's per-layer sparsity and threshold at each epoch
-    backup_dir: str = ""  # per-epoch backup (weights, masks, pruning step) a killed run resumes from; empty = none
     per_layer: dict = dataclasses.field(default_factory=dict)  # layer name -> its own target; 0.0 = left dense
     m_by_n: tuple = ()  # e.g. (2, 4): structured sparsity, m zeros in every n consecutive weights
 

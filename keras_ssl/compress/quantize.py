@@ -16,13 +16,13 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.byo import describe_layers, flatten_nested
 from keras_ssl.models.introspect import has_recurrent_layers
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 ANNOTATABLE = {"Dense": tf_keras.layers.Dense, "Conv2D": tf_keras.layers.Conv2D}
 
 
 @dataclasses.dataclass
-class QATConfig:
+class QATConfig(FitFields):
     """Quantization-aware training settings; invalid values raise UserError.
 
     ``layers`` only matters for models ``quantize_model`` refuses (recurrent layers, integer inputs): just those layer
@@ -31,8 +31,6 @@ class QATConfig:
     epochs: int = 2
     learning_rate: float = 1e-4
     layers: tuple = ("Dense", "Conv2D")  # annotated when the whole model cannot be (recurrent / integer inputs)
-    log_dir: str = ""  # TensorBoard run folder; empty = no logs
-    backup_dir: str = ""  # per-epoch backup (weights and quantizer ranges) a killed run resumes from; empty = none
 
     def __post_init__(self):
         if self.epochs < 1 or not self.learning_rate > 0:

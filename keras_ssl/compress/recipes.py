@@ -25,17 +25,15 @@ from keras_ssl.compress.peft import LoraConfig, peft_finetune
 from keras_ssl.compress.preserve_qat import preserving_qat
 from keras_ssl.compress.prune import PruneConfig, prune_magnitude
 from keras_ssl.compress.quantize import QATConfig, quantize_aware
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 
 @dataclasses.dataclass
-class FinetuneConfig:
+class FinetuneConfig(FitFields):
     """Fine-tuning after compression (article 004): a few epochs at a low rate; zeros already in the matrices stay
     zero (their masks are held), so a pruned model keeps its sparsity."""
     epochs: int = 2
     learning_rate: float = 3e-4
-    log_dir: str = ""
-    backup_dir: str = ""
 
     def __post_init__(self):
         if self.epochs < 1 or not self.learning_rate > 0:

@@ -16,13 +16,13 @@ from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.data.augment import AugmentConfig, augment
 from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
 from keras_ssl.models.conv_autoencoder import encoder_layers, image_input
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 FEATURES_LAYER = "flatten"  # the encoder's flattened output: what a classifier (or a linear probe) reads
 
 
 @dataclasses.dataclass
-class ContrastiveConfig:
+class ContrastiveConfig(FitFields):
     """Contrastive pretraining settings; invalid values raise UserError.
 
     ``temperature`` scales the cosine similarities in NT-Xent (lower = sharper, harder negatives);
@@ -38,8 +38,6 @@ class ContrastiveConfig:
     seed: int = 0
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     verbose: int = 2
-    log_dir: str = ""
-    backup_dir: str = ""
 
     def __post_init__(self):
         if not self.temperature > 0:

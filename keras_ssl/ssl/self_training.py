@@ -22,11 +22,11 @@ from keras_ssl.data.augment import AugmentConfig, augment, digit_views
 from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
 from keras_ssl.ssl.contrastive import encoder_features
 from keras_ssl.ssl.finetune import make_classifier
-from keras_ssl.training.fit import fit_callbacks
+from keras_ssl.training.fit import FitFields, fit_callbacks
 
 
 @dataclasses.dataclass
-class SelfTrainConfig:
+class SelfTrainConfig(FitFields):
     """Self-training settings; invalid values raise UserError.
 
     ``neighbors`` and ``alpha`` shape label spreading (graph degree; how far labels travel, 0 < alpha < 1, near 1 =
@@ -45,8 +45,6 @@ class SelfTrainConfig:
     augment: AugmentConfig = dataclasses.field(default_factory=digit_views)
     seed: int = 0
     verbose: int = 0
-    log_dir: str = ""
-    backup_dir: str = ""
 
     def __post_init__(self):
         if self.neighbors < 1:

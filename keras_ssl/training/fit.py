@@ -11,7 +11,21 @@ from keras_ssl.training.backup import CheckedBackupAndRestore
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class FitFields:
+    """The fields every training step's config shares (each step sets its own defaults for the first two).
+
+    ``log_dir`` enables TensorBoard for the step's fit (losses and metrics per epoch; empty = no logs);
+    ``backup_dir`` holds its per-epoch backup (weights, optimizer and the technique's state: masks, centroids,
+    quantizer ranges) that a rerun after a kill resumes from (see ``fit_callbacks``; empty = none).
+    """
+    epochs: int = 1
+    learning_rate: float = 1e-3
+    log_dir: str = ""
+    backup_dir: str = ""
+
+
+@dataclasses.dataclass
+class TrainConfig(FitFields):
     """Settings for one Keras training stage; invalid values raise UserError.
 
     ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard;
@@ -24,8 +38,6 @@ class TrainConfig:
     min_steps: int = 0
     seed: int = 0
     verbose: int = 2
-    log_dir: str = ""  # TensorBoard run folder (losses and metrics per epoch); empty = no logs
-    backup_dir: str = ""  # per-epoch backup; a rerun after a kill resumes from it (see fit_callbacks); empty = none
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
