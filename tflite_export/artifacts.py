@@ -8,9 +8,10 @@ Layout for an artifact ``DIR/NAME.tflite``::
     DIR/labels.txt            image task: one class name per line, in logit order
     DIR/vocab.txt             text task: one token per line, in id order (0 [PAD], 1 [UNK], 2 [MASK])
 
-Associated files sit next to the model rather than inside it: the vocabulary is ~12 kB, which would distort the
-size of a 20 kB artifact, and Android/iOS apps load them as assets anyway.  The manifest records their sha256 so
-a mismatched pair is detectable.  Nothing is overwritten unless asked; every file is written atomically.
+Associated files sit next to the model rather than inside it: the vocabulary can be as large as a small
+artifact, which would distort its size (docs/export.md, "Measurements behind the code"), and Android/iOS apps
+load them as assets anyway.  The manifest records their sha256 so a mismatched pair is detectable.  Nothing is
+overwritten unless asked; every file is written atomically.
 """
 import hashlib
 import json

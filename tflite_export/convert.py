@@ -6,9 +6,9 @@
 - ``int8``: int8 weights and activations calibrated on representative data, float input/output.
 - ``int8_per_tensor``: ``int8`` with one scale per Dense (FULLY_CONNECTED) weight tensor instead of one per output
   channel.  It is for clustered models: k shared values then become at most k distinct bytes in the whole tensor,
-  which gzip codes in ~log2(k) bits, whereas per-channel scales turn them into different bytes in every row.
-  Measured on the BiLSTM MLM pruned 50% and clustered to 16 values: gzip 215,859 → 189,171 B (7.8x → 8.9x smaller
-  than float32) at the same masked-token accuracy.  Conv kernels stay per channel.
+  which gzip codes in ~log2(k) bits, whereas per-channel scales turn them into different bytes in every row, so a
+  clustered model's file compresses better at the same accuracy (the clustered MLM's sizes: the modes table of
+  docs/export.md).  Conv kernels stay per channel.
 - ``int8_io`` / ``uint8_io``: integer-only (TFLITE_BUILTINS_INT8) with integer input and output tensors, for
   microcontrollers and NPUs.  Token-id inputs stay int32 (they are indices, not quantised values).
 - ``int16x8``: int16 activations, int8 weights, for models where int8 activations lose too much.  LSTM has no
@@ -19,9 +19,9 @@ Models with recurrent layers are converted through a fixed batch-1 signature: a 
 Flex ops are refused unless ``allow_flex=True``: an artifact that needs them does not load in a stock runtime.
 
 ``unroll_rnn=True`` unrolls recurrent layers over their fixed sequence length before conversion.  TFLite's fused
-integer LSTM kernel is not taken by XNNPACK and measured 7.5x slower than the float one (BiLSTM MLM: 1,083 vs
-144 µs); unrolled, the LSTM becomes FULLY_CONNECTED/ADD/MUL/LOGISTIC/TANH ops that XNNPACK runs in int8, and the
-int8 MLM ran at 84 µs against 214 µs for float32, for a 13% larger gzip than the fused int8 file.
+integer LSTM kernel is not taken by XNNPACK and runs slower than the float one; unrolled, the LSTM becomes
+FULLY_CONNECTED/ADD/MUL/LOGISTIC/TANH ops that XNNPACK runs in int8, so the int8 model beats float32 again, for a
+somewhat larger gzip than the fused int8 file (timings: docs/export.md, "Measurements behind the code").
 """
 import dataclasses
 import os

@@ -1,9 +1,10 @@
 """What is inside a .tflite file, read by LiteRT itself: signature, tensor types, ops, and XNNPACK coverage.
 
 XNNPACK coverage matters for speed: on this CPU the builtin int8 kernels are *slower* than XNNPACK float32, so an
-int8 model whose ops XNNPACK does not all take can lose to float32 (measured in README).  The interpreter lists
-each delegate partition as a ``DELEGATE`` node after the original nodes; walking back from a partition's outputs
-to its inputs recovers which original nodes it swallowed, and whatever is left runs on builtin kernels.
+int8 model whose ops XNNPACK does not all take can lose to float32 (timed in studies/int8_speed/README.md).  The
+interpreter lists each delegate partition as a ``DELEGATE`` node after the original nodes; walking back from a
+partition's outputs to its inputs recovers which original nodes it swallowed, and whatever is left runs on builtin
+kernels.
 """
 import collections
 

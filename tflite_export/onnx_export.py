@@ -2,7 +2,7 @@
 
 ONNX is the artifact for users who deploy with onnxruntime rather than LiteRT.  Unlike the TFLite path, recurrent
 models keep a dynamic batch here: tf2onnx rewrites the Keras LSTM while-loop into ONNX's own ``LSTM`` op, which
-takes any batch (measured on the BiLSTM MLM: batch 1 and 7 match Keras within 1e-8), so no batch-1 signature is
+takes any batch (checked on the BiLSTM MLM at two batch sizes: docs/export.md), so no batch-1 signature is
 needed.
 
 TensorFlow, tf2onnx and onnx are imported inside the functions that need them: the benchmark times ``.onnx`` files
@@ -128,9 +128,9 @@ def _without_preprocess_hint():
 def quantize_onnx_dynamic(onnx_bytes):
     """int8 weights, activations quantized on the fly (onnxruntime ``quantize_dynamic``); no calibration data.
 
-    Covers Conv (ConvInteger), Dense (MatMulInteger) and LSTM (DynamicQuantizeLSTM).  Measured on 1 thread at
-    batch 1: the default BiLSTM MLM went 1.81 MB → 0.46 MB and 144 → 75 µs (top-1 agreement 98%); the tiny digits
-    classifier 17 KB → 11 KB but 7 → 17 µs, since quantizing activations costs more than its few MACs save.
+    Covers Conv (ConvInteger), Dense (MatMulInteger) and LSTM (DynamicQuantizeLSTM).  It pays on large matrices
+    (the BiLSTM MLM gets smaller and faster); a tiny model gets smaller but slower, since quantizing activations
+    costs more than its few MACs save (sizes and timings: docs/export.md, "Measurements behind the code").
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -1,8 +1,8 @@
 """XLA (``jit_compile=True``) for serving on TensorFlow: a compiled function, a SavedModel whose ``serving_default``
 is compiled, a check that a SavedModel really is, and a fair eager / tf.function / XLA latency comparison.
 
-Inference only, on purpose: measured, ``jit_compile`` made BiLSTM *training* 12x slower, while at inference the
-BiLSTM MLM's batch-1 p50 went 1.08 ms (tf.function) → 0.33 ms (XLA).  Recurrent models compile on CPU at any
+Inference only, on purpose: ``jit_compile`` made BiLSTM *training* much slower, while at inference it made the
+BiLSTM MLM's batch-1 calls faster than tf.function (docs/export.md has both).  Recurrent models compile on CPU at any
 batch (the LSTM's while-loop is a static-length XLA loop); a model that does not compile raises a UserError at
 export time instead of at the first request.
 """
@@ -70,8 +70,8 @@ def _swap_into_place(staged, path):
 def save_xla_saved_model(model, path, batch_size=None, overwrite=False):
     """Writes a SavedModel whose ``serving_default`` is XLA-compiled: ``{input name: x}`` → ``{"logits": ...}``.
 
-    Only the variables are saved alongside the function, not the Keras layers: measured on the BiLSTM MLM, that
-    made saving 9x and loading 20x faster than saving the model object itself.
+    Only the variables are saved alongside the function, not the Keras layers: that made saving and loading much
+    faster than saving the model object itself (docs/export.md, "Measurements behind the code").
     """
     path = os.path.abspath(path)
     if os.path.lexists(path) and not overwrite:

@@ -1,9 +1,10 @@
-"""The articles' claims next to what we measure on our own models.
+"""The design documents' compression claim next to what we measure on our own models.
 
-Article 000 claims pruning + quantization took a model from 132 MB to 11 MB (12x), made it about 10x faster, and
-left accuracy unchanged.  We hold each pipeline report to that: the smallest artifact within the accuracy budget,
-its size ratio (vs the Keras file the user starts with, and vs the float32 .tflite), its speed ratio (vs Keras
-``tf.function`` and vs float32 TFLite, batch 1) and its accuracy change.
+The design documents (articles outside this repository) claim pruning + quantization took a model from 132 MB to
+11 MB (12x), made it about 10x faster, and left accuracy unchanged (``ARTICLE_CLAIM``).  We hold each pipeline
+report to that: the smallest artifact within the accuracy budget, its size ratio (vs the Keras file the user
+starts with, and vs the float32 .tflite), its speed ratio (vs Keras ``tf.function`` and vs float32 TFLite,
+batch 1) and its accuracy change.
 """
 
 ARTICLE_CLAIM = {"source": "article 000: 132 MB -> 11 MB, ~10x faster, accuracy unchanged",
@@ -37,7 +38,7 @@ def claim_row(report, budget_points=1.0):
 
 
 def claims_markdown(reports, budget_points=1.0):
-    """Markdown table: the article's claimed row, then one measured row per pipeline report."""
+    """Markdown table: the design documents' claimed row, then one measured row per pipeline report."""
     c = ARTICLE_CLAIM
     lines = [f"Claim ({c['source']}) against the smallest artifact within {budget_points:g} point of the float32 "
              "baseline, measured by running it:", "",

@@ -19,7 +19,7 @@ flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epo
                   "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
 flags.DEFINE_enum("ssl", None, ["autoencoder", "contrastive"], "Image self-supervised pretraining: the "
                   "convolutional autoencoder (reconstruction) or SimCLR (two augmented views, NT-Xent).")
-flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the BiLSTM MLM (article 001) or a "
+flags.DEFINE_enum("text_model", None, ["bilstm", "transformer"], "Text task model: the seed BiLSTM MLM or a "
                   "BERT-style transformer MLM (token + position embeddings, MultiHeadAttention blocks).")
 flags.DEFINE_bool("quick", False, "Tiny epochs and models: a smoke run (timed in docs/results.md).")
 flags.DEFINE_string("recipe", None, "Compression recipe: default (pruning + QAT rows), auto (accuracy-aware "

@@ -4,7 +4,8 @@
 and breaks on integer inputs (token ids).  For those models only the layer types listed in ``QATConfig.layers``
 are annotated (Dense, Conv2D): they train with fake-quant; the rest (Embedding, LSTM) is quantised after training
 by the converter from calibration data.  Convert the result with ``tflite_export.convert.to_tflite(model,
-"int8")``; without ``optimizations=DEFAULT`` a QAT model converts to a ~10x slower float graph.
+"int8")``; without ``optimizations=DEFAULT`` a QAT model converts to a much slower float graph (docs/export.md,
+"Measurements behind the code").
 """
 import dataclasses
 

@@ -30,8 +30,8 @@ from keras_ssl.training.fit import FitFields, fit_callbacks
 
 @dataclasses.dataclass
 class FinetuneConfig(FitFields):
-    """Fine-tuning after compression (article 004): a few epochs at a low rate; zeros already in the matrices stay
-    zero (their masks are held), so a pruned model keeps its sparsity."""
+    """Fine-tuning after compression (the design documents' last step): a few epochs at a low rate; zeros
+    already in the matrices stay zero (their masks are held), so a pruned model keeps its sparsity."""
     epochs: int = 2
     learning_rate: float = 3e-4
 

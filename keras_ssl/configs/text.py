@@ -20,20 +20,20 @@ def get_config(quick=False):
             prune=PruneConfig(epochs=1), qat=QATConfig(epochs=1), latency_runs=50, latency_warmup=5)
     return PipelineConfig(
         task="text", output_dir="runs/text",
-        # A high learning rate gets the BiLSTM off the unigram plateau (~8%) within the demo's time budget:
-        # measured 1e-3 stuck at 8.1% after 12 epochs; 5e-3..1e-2 reach 35-37% in 25 epochs.
+        # A high learning rate gets the BiLSTM off the unigram plateau within the demo's time budget; at 1e-3 it
+        # stayed on it (docs/ssl.md, "Measurements behind the code").
         text=TextTaskConfig(mlm=MLMConfig(vocab_size=2000, seq_len=32, embedding_dim=64, lstm_units=64),
                             pretrain=TrainConfig(epochs=20, batch_size=64, learning_rate=8e-3)),
         prune=PruneConfig(target_sparsity=0.75, epochs=4, learning_rate=1e-3),
-        # Fake-quantised 2,000-way logits need real training to recover: measured on the demo MLM, 1 epoch at 1e-4
-        # left the QAT model 5.4 points down, 3 epochs at 3e-3 ended +0.1 (its int8 artifact: same accuracy).
+        # Fake-quantised vocabulary-wide logits need real training to recover: one epoch at a low rate left the
+        # QAT model well below the float one (docs/compression.md, "Measurements behind the code").
         qat=QATConfig(epochs=3, learning_rate=3e-3),
-        # The MLM's candidates train on the whole corpus and convert in ~15 s each: fewer of them than for images.
-        # Recovery needs real training: with 5 pruning epochs at 3e-3 and 3 clustering epochs at 3e-4 the search chose
-        # prune 50% + 16 clusters (int8 with per-tensor Dense scales) at 8.8x smaller than float32 and +0.14 points
-        # on test; the same recipe after 3 epochs at 1e-3 and 2 at 1e-4 was -1.35 points.  No student: the
-        # vocabulary-sized embedding and head keep a narrower BiLSTM's size near the teacher's, and a 32-unit student
-        # did not learn in 10 epochs of distillation.
+        # The MLM's candidates train on the whole corpus and each takes a while to convert: fewer of them than for
+        # images.  Recovery needs real training: the pruning and clustering epochs and rates below are what let the
+        # search keep a pruned and clustered MLM within budget, where shorter recovery at lower rates lost points (the
+        # runs: docs/compression.md, "Measured").  No student: the vocabulary-sized embedding and head keep a
+        # narrower BiLSTM's size near the teacher's, and a narrower student did not learn in distillation
+        # (docs/compression.md, "Measurements behind the code").
         search=SearchConfig(sparsity_levels=(0.3, 0.5, 0.7, 0.8, 0.9), cluster_levels=(8, 16, 32),
                             tolerances=(0.5, 2.0), uniform_sparsities=(0.5, 0.7), students=(),
                             prune=PruneConfig(epochs=5, learning_rate=3e-3),

@@ -7,9 +7,9 @@ padded, so unsharded streaming gives exactly ``to_sequences(load_text_files(path
 Tokenizing runs in Python (``split_words`` on 256 kB blocks) inside ``Dataset.from_generator``, not in-graph
 (TextLineDataset + RE2 regex + StaticHashTable), because only Python gives exactly the in-memory ids: RE2 has no
 back-references ("a run of one repeated mark" is spelled out for ASCII marks only), a different \\s and a simpler
-Unicode lower-casing.  In-graph was faster when it got both cores (3.3 vs 1.8 M tokens/s on 16 MB in the 1 GB stream
-benchmark; 1.3 vs 1.2-1.6 M under heavier load from other jobs), and it would still need a stateful scan to pack
-windows per file.  Python also leaves a core free for masking and training.
+Unicode lower-casing.  In-graph was faster only when it got both cores, and no faster under load from other jobs
+(studies/streaming/README.md; docs/streaming.md, "Measurements behind the code"), and it would still need a
+stateful scan to pack windows per file.  Python also leaves a core free for masking and training.
 """
 import concurrent.futures
 import multiprocessing
@@ -30,7 +30,7 @@ def count_words(paths, processes=1, block_bytes=BLOCK_BYTES):
     """(word counts, tokens) over ``paths``, streamed; memory grows with distinct words, not with the corpus.
 
     ``processes`` > 1 counts ~64 MB pieces in worker processes (spawned: no TensorFlow state is forked); it only
-    pays on idle cores (on the shared 2-core test machine, 2 processes were slower than 1).
+    pays on idle cores (docs/streaming.md, "Measurements behind the code").
     """
     if processes <= 1:
         file_sizes(paths)

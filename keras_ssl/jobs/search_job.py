@@ -29,7 +29,7 @@ from keras_ssl.training.fit import classification_dataset, compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 
-BUILTINS = {"probe": (probe_cnn, 8),  # the design notes' 37.5k-param 8x8 CNN
+BUILTINS = {"probe": (probe_cnn, 8),  # the probe CNN (keras_ssl/models/probe.py): 37.5k params, 8x8 input
             "classifier": (lambda: build_classifier(ClassifierConfig(encoder=AutoencoderConfig(image_size=16))), 16)}
 
 
@@ -43,9 +43,9 @@ class SearchJob:
     train_epochs: int = 30
     validation_fraction: float = 0.15
     seed: int = 0
-    # Students: a small CNN, a one-conv CNN and a one-hidden-layer MLP.  On the 8x8 probe (37.5k params) the MLP
-    # with 24 hidden units (1,810 params) distilled to 96.9% int8 test accuracy, equal to the float teacher, at 3.3 kB
-    # gzip; the 3-block CNN (4, 4, 8) that fits 16x16 images pools 8x8 ones down to 1x1 and lost 7 points.
+    # Students: a small CNN, a one-conv CNN and a one-hidden-layer MLP.  The MLP is there for 8x8 inputs such as
+    # the probe's: a 3-block CNN like (4, 4, 8), which fits 16x16 images, pools 8x8 ones down to 1x1 and loses
+    # accuracy, while the distilled MLP matched the float teacher (docs/compression.md, "Measurements behind the code").
     search: SearchConfig = dataclasses.field(default_factory=lambda: SearchConfig(
         students=({"widths": (8, 8, 16)}, {"widths": (8,), "hidden": (16,)}, {"widths": (), "hidden": (24,)}),
         distill=DistillConfig(epochs=100, learning_rate=3e-3, alpha=0.1)))
@@ -80,7 +80,8 @@ def _test_row(name, recipe, artifact, data):
 
 
 def run_search_job(job):
-    """Runs the search and writes search_report.{json,md}, search.json, chosen_recipe.json and the Pareto PNG."""
+    """Runs the search and writes search_report.{json,md}, search.json, chosen_recipe.json and the Pareto PNG;
+    returns (report dict, markdown)."""
     tf_keras.utils.set_random_seed(job.seed)
     model, size, untrained = _load_model(job)
     data, (x_val, y_val) = hold_out_validation(load_images(job.data_path, image_size=size, seed=job.seed),

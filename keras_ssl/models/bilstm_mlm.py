@@ -1,8 +1,9 @@
-"""The text seed model (article 001): Embedding + Bidirectional LSTM + a per-position softmax over the vocabulary.
+"""The text seed model of the design documents, a BiLSTM masked LM: Embedding + Bidirectional LSTM + a
+per-position softmax over the vocabulary.
 
-Differences from the article, on purpose: no ``Masking``/``mask_zero`` (padding positions get zero sample weight
-instead), because a Keras mask stops the TFLite converter from emitting the fused UNIDIRECTIONAL_SEQUENCE_LSTM;
-and the head outputs logits, which distillation needs.
+Differences from the design documents' model, on purpose: no ``Masking``/``mask_zero`` (padding positions get
+zero sample weight instead), because a Keras mask stops the TFLite converter from emitting the fused
+UNIDIRECTIONAL_SEQUENCE_LSTM; and the head outputs logits, which distillation needs.
 """
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""The image seed model (article 000): a convolutional autoencoder pretrained by reconstructing its input.
+"""The image seed model of the design documents: a convolutional autoencoder pretrained by reconstructing its input.
 
 Encoder layers carry the ``encoder_`` prefix so a classifier built with the same config can take their weights by
 name while staying a single flat Model (tfmot's QAT refuses a Model nested in a Model).

@@ -4,7 +4,7 @@ from keras_ssl.base.keras import tf_keras
 
 
 def probe_cnn(softmax=False):
-    """The design notes' untrained 8x8 digits CNN (37.5k params): logits, or softmax probabilities."""
+    """The untrained 8x8 digits CNN of the design documents (37.5k params): logits, or softmax probabilities."""
     layers = tf_keras.layers
     return tf_keras.Sequential([
         layers.Input((8, 8, 1), name="image"), layers.Conv2D(32, 3, activation="relu", name="conv"),

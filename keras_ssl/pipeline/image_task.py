@@ -50,7 +50,8 @@ def pretrain_encoder(task, data, pretrain, config):
 def run_image_task(config, artifacts_dir, timer):
     """Runs every image stage under ``timer``, writing artifacts to ``artifacts_dir``.
 
-    Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
+    Returns (report rows, baseline row name, ssl section, export section, search section or None) for
+    ``build_report``; the search section is None unless ``config.recipe`` is "auto".
     """
     task = config.image
     # Models are built and compiled inside the strategy's scope (a no-op for "default"); batch sizes are global.

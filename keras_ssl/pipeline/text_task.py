@@ -34,7 +34,8 @@ def build_text_model(task, mlm_config):
 def run_text_task(config, artifacts_dir, timer):
     """Runs every text stage under ``timer``, writing artifacts and vocab.txt to ``artifacts_dir``.
 
-    Returns (report rows, baseline row name, ssl section, export section) for ``build_report``.
+    Returns (report rows, baseline row name, ssl section, export section, search section or None) for
+    ``build_report``; the search section is None unless ``config.recipe`` is "auto".
     """
     task = config.text
     # Models are built and compiled inside the strategy's scope (a no-op for "default"); batch sizes are global.

@@ -12,8 +12,9 @@ Users of today's toolkits guess a combination (e.g. 80% pruning + int8) and lose
 3. **Choice.**  The smallest gzip artifact whose validation drop is within the budget *with a margin*: the drop
    plus ``margin_se`` standard errors of it must fit.  The standard error is the paired one (McNemar): it counts
    the examples the candidate and the float model disagree on being right, sqrt(b + c) / n.  On digits' ~200
-   validation images one image is 0.5 points, and choosing on the raw drop picked a student 0.5 points down on
-   validation and 1.9 down on test; a candidate that agrees with the float model almost everywhere has a small
+   validation images one image is 0.5 points, and choosing on the raw drop picked a student that lost more on
+   test than on validation (docs/compression.md, "Measurements behind the code"); a candidate that agrees with
+   the float model almost everywhere has a small
    error and keeps its place.  The Pareto front (size vs accuracy) of all candidates is plotted, and the chosen
    recipe is saved as JSON that re-runs with ``--recipe_file``.
 

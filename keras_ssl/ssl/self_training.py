@@ -2,9 +2,10 @@
 
 SimCLRv2 (Chen et al. 2020) pretrains contrastively, fine-tunes on the few labels, then distils that fine-tuned
 teacher into a student on every unlabeled image.  On digits at 1% of the labels (one image per class) that teacher
-is the weak link: a network fine-tuned on 10 images is right about 70% of the time, and a student distilled from it
-stays there (measured: +1 point).  What the contrastive pretraining does give is a neighbourhood structure: about 93%
-of an image's 20 nearest neighbours in the L2-normalised embedding share its class.  So the teacher here is label
+is the weak link: a network fine-tuned on 10 images is often wrong, and a student distilled from it stays about as
+wrong (studies/label_study/README.md).  What the contrastive pretraining does give is a neighbourhood structure: most
+of an image's nearest neighbours in the L2-normalised embedding share its class (docs/ssl.md, "Measurements behind
+the code").  So the teacher here is label
 spreading (Zhou et al. 2004) over that k-nearest-neighbour graph: the few labels flow along the graph to every
 training image, as soft pseudo-labels (then sharpened).  The student, a classifier initialised with the pretrained
 encoder, then trains on augmented views of all the training images against those soft labels (the labeled ones keep
@@ -32,9 +33,9 @@ class SelfTrainConfig(FitFields):
     ``neighbors`` and ``alpha`` shape label spreading (graph degree; how far labels travel, 0 < alpha < 1, near 1 =
     far); ``epochs``, ``batch_size`` and ``learning_rate`` train the student on every training image;
     ``augment`` draws its views.  ``sharpen`` is the temperature the spread labels are raised to (p ** (1 / T),
-    renormalised; 1 = as spread): with alpha near 1 they come out flat (top class about 0.45 on digits), and a
-    student trained on flat targets learns flat, easily flipped logits.  T = 0.25 beat the raw soft labels by
-    +3.3 points (87.0% vs 83.7%) and hard argmax labels by +0.2 at 1% of the digits labels (3 seeds).
+    renormalised; 1 = as spread): with alpha near 1 they come out flat, and a student trained on flat targets
+    learns flat, easily flipped logits.  The default T = 0.25 beat both the raw soft labels and hard argmax labels on
+    digits at 1% of the labels (studies/label_study/README.md; docs/ssl.md, "Measurements behind the code").
     """
     neighbors: int = 20
     alpha: float = 0.99

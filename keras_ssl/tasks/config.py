@@ -50,13 +50,14 @@ class TextTaskConfig:
     test_fraction: float = 0.1
     max_eval_sequences: int = 300
     max_docs: int = 0  # 0 = the whole corpus; small values make quick runs quicker (in-memory only)
-    # "bilstm" (article 001's model) or "transformer" (BERT-style; its vocab_size and seq_len come from ``mlm``)
+    # "bilstm" (the design documents' seed BiLSTM masked LM) or "transformer" (BERT-style; its vocab_size and
+    # seq_len come from ``mlm``)
     model: str = "bilstm"
     transformer: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
     stream: bool = False  # stream text_files from disk every epoch (bounded memory) instead of loading them
     # Mask draws over the search's validation windows: each draw masks other positions of the same windows, so the
-    # paired standard error the search adds to every candidate's drop shrinks (~0.7 points with 1 draw of 300
-    # windows), and a 1-point budget is not spent on measurement noise.
+    # paired standard error the search adds to every candidate's drop shrinks (its size with 1 and 3 draws:
+    # docs/compression.md), and a 1-point budget is not spent on measurement noise.
     validation_masks: int = 3
 
     def __post_init__(self):

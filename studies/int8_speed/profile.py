@@ -3,7 +3,8 @@
 LiteRT's Python API has no op profiler, so this measures by prefixes: the model cut after layer k is converted
 and timed; layer k's cost is the difference from the prefix before it.  It answers the question a per-op profile
 answers ("which layer makes int8 slower than float32?") with the same converter, kernels and harness as the
-shipped artifact.  Prefix timings are medians of interleaved rounds; differences under ~0.2 µs are noise.
+shipped artifact.  Prefix timings are medians of interleaved rounds, and differences smaller than their run-to-run
+noise mean nothing (its size: README.md beside this file, "Measurements behind the code").
 """
 import os
 import tempfile

@@ -1,8 +1,9 @@
 """Why int8 can be slower than float32 on a CPU, measured: every TFLite mode with XNNPACK and with builtin kernels,
 which ops XNNPACK leaves behind, and a per-layer profile.
 
-Models: the design notes' probe (8x8 digits CNN, 37.5k params, the one measured "float32 8.2 µs, int8 12.5 µs"),
-the same probe with a softmax head, and the pipeline's classifier (16x16, conv-pool encoder), or any .keras file.
+Models: the probe CNN (keras_ssl/models/probe.py: 8x8 digits CNN, 37.5k params, the model the design documents
+timed slower in int8 than in float32; their numbers are in README.md beside this file), the same probe with a
+softmax head, and the pipeline's classifier (16x16, conv-pool encoder), or any .keras file.
 """
 import dataclasses
 import os

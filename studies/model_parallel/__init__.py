@@ -1,6 +1,9 @@
 """Model parallel for the BiLSTM MLM: can its embedding and token_logits layers be sharded over two devices?
 
-Issue 7 part 6; ``studies/model_parallel/main.py`` is the binary and studies/model_parallel/README.md has the results.
+The question asked: split the MLM's two vocabulary-sized layers over two devices with TensorFlow's own mechanisms,
+and show that the shards live on two devices, that training lowers the loss, and that the sharded model computes
+what the unsharded one does.  ``studies/model_parallel/main.py`` is the binary and studies/model_parallel/README.md
+has the results.
 
   devices.py           two logical CPUs from one physical CPU
   task.py              the text task: MLM config, corpus split, held-out masked loss

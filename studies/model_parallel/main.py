@@ -1,4 +1,5 @@
-"""Issue 7 part 6: can the BiLSTM MLM's embedding and token_logits layers be sharded over two devices?
+"""Can the BiLSTM MLM's embedding and token_logits layers be sharded over two devices with TensorFlow's own
+mechanisms (the model-parallel question of the design documents)?
 
     python -m studies.model_parallel.main [--quick] [--approach=ps] [--json_out=r.json] [--export_path=mlm.keras]
     python -m studies.model_parallel.main --quick --approach=all      # every attempt, each in a fresh process

@@ -1,7 +1,8 @@
 """A large synthetic UTF-8 corpus for the streaming benchmark: pydoc paragraphs sampled with a seed.
 
 Real prose (same word statistics as the pipeline's default corpus), any size, written in ~8 MB slices so generating
-1 GB takes seconds and never holds more than one slice in memory.
+a large corpus is quick (README.md beside this file has the time for 1 GB) and never holds more than one slice in
+memory.
 """
 import os
 import re
