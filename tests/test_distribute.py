@@ -22,6 +22,7 @@ from studies.scaling.distribute_smoke import parse_args, parse_results, run_mode
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = [sys.executable, "-m", "studies.scaling.distribute_smoke"]
 MULTI_WORKER = SMOKE + ["--strategy=multi_worker", "--model=classifier", "--steps=3", "--warmup_steps=1"]
+HANG_S = 600  # long enough for TensorFlow to start on a loaded machine; a hang still fails
 
 
 class FourReplicas:

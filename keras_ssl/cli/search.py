@@ -15,7 +15,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", None, "Folder for search_report.{json,md}, search.json, chosen_recipe.json, PNG.")
 flags.DEFINE_string("model_path", None, "A trained .keras image classifier with a logits output (square input).")
 flags.DEFINE_enum("builtin", "probe", ["probe", "classifier"], "Built-in model trained here when no --model_path: "
-                  "probe = the 37.5k-param 8x8 probe CNN (keras_ssl/models/probe.py), classifier = the pipeline's 16x16 classifier.")
+                  "probe = the 37.5k-param 8x8 probe CNN (keras_ssl/models/probe.py), classifier = the pipeline's "
+                  "16x16 classifier.")
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
 flags.DEFINE_float("budget_points", 1.0, "Allowed accuracy drop vs the float model, in points.", lower_bound=0.0)
 flags.DEFINE_integer("seed", 0, "Seed for the validation split, training and the search.")
