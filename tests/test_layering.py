@@ -4,6 +4,7 @@ Read from the source with ``ast`` (imports inside functions included), so nothin
 """
 import ast
 import os
+import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -137,3 +138,22 @@ def test_the_checks_catch_what_they_forbid():
     assert len(upward_imports(bad)) == 4
     assert upward_imports({"keras_ssl.pipeline.run": {"tflite_export.convert", "keras_ssl.pipeline.stages"}}) == []
     assert cycles(bad) == ["keras_ssl.base.errors -> keras_ssl.data.images -> keras_ssl.base.errors"]
+
+
+def _bazel_layers():
+    """{layer package: [layer packages its py_library depends on]} read from BUILD."""
+    build = open(os.path.join(ROOT, "BUILD"), encoding="utf-8").read()
+    target_of = {package: package.replace(".", "_") if package != "tflite_export" else package for package in RANK}
+    package_of = {target: package for package, target in target_of.items()}
+    layers = {}
+    for name, body in re.findall(r'py_library\(\n    name = "(\w+)",(.*?)\n\)', build, re.S):
+        if name in package_of:
+            layers[package_of[name]] = [package_of[d] for d in re.findall(r'":(\w+)"', body) if d in package_of]
+    return layers, build
+
+
+def test_bazel_has_one_library_per_layer_pointing_down_and_no_alias():
+    layers, build = _bazel_layers()
+    assert set(layers) == set(RANK) - {"keras_ssl"}, "keras_ssl/__init__.py (the lazy API) sits in keras_ssl_base"
+    assert {(layer, dep) for layer, deps in layers.items() for dep in deps if RANK[dep] >= RANK[layer]} == set()
+    assert "alias(" not in build
