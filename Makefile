@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(PY) -m experiments.pipeline --task=image --output_dir=$(DEMO_DIR)/image --overwrite
 	$(PY) -m experiments.pipeline --task=text --output_dir=$(DEMO_DIR)/text --overwrite
 
+# Two pytest workers on the 2 cores (worksteal evens out the long end-to-end tests); pytest alone also works.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal
 
 # docs/flags.md: every binary's --helpshort (exit 0, and at least one flag listed, or the target fails).
 FLAG_BINARIES := pipeline export benchmark search launch_workers

@@ -1,4 +1,8 @@
 import os
+import re
+
+# `import keras`, `from keras...`, `import tf_keras`, `from tensorflow import keras`; not `import keras_ssl`.
+DIRECT_KERAS = re.compile(r"(import (keras|tf_keras)\b|from keras[. ]|from tensorflow import keras\b)")
 
 
 def test_legacy_keras_is_selected_before_tensorflow():
@@ -21,7 +25,6 @@ def test_no_module_imports_keras_directly():
                     path = os.path.join(dirpath, name)
                     for line in open(path, encoding="utf-8"):
                         stripped = line.strip()
-                        if stripped.startswith(("import keras", "from keras ", "from keras.", "import tf_keras",
-                                                "from tensorflow import keras")):
+                        if DIRECT_KERAS.match(stripped):
                             offenders.append(f"{path}: {stripped}")
     assert offenders == [os.path.join(root, "keras_ssl", "base", "keras.py") + ": import tf_keras  # noqa: E402"]

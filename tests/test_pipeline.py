@@ -192,15 +192,29 @@ def _bad_fractions(tmp_path):
     return ["--task=image", "--label_fractions=0.1,lots"], "--label_fractions"
 
 
+def _run_in_process(capsys, *args):
+    """The binary's own flag parsing and error handling (keras_ssl.cli.run), in this process: no second TensorFlow
+    start-up per case. Returns (exit code, stderr)."""
+    from keras_ssl.cli import pipeline
+    from keras_ssl.cli.run import parse_flags, run_main
+
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            run_main(pipeline.pipeline_from_flags, parse_flags(["pipeline", *args])[1:])
+    finally:
+        pipeline.FLAGS.unparse_flags()
+    return ended.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make_case", [_bad_npz, _empty_text, _missing_npz, _bad_fractions])
-def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case):
+def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case, capsys):
     args, fragment = make_case(tmp_path)
     out = tmp_path / "run"
-    result = _run_cli(*args, "--quick", f"--output_dir={out}")
-    assert result.returncode == 2
-    lines = _error_lines(result.stderr)
-    assert lines and fragment in lines[-1] and lines[-1].startswith("error: ")
-    assert "Traceback" not in result.stderr
+    code, stderr = _run_in_process(capsys, *args, "--quick", f"--output_dir={out}")
+    assert code == 2
+    lines = _error_lines(stderr)
+    assert len(lines) == 1 and fragment in lines[0] and lines[0].startswith("error: ")
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if "staging" in p]
 
 
