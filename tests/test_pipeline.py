@@ -240,11 +240,10 @@ def _config_from(*args):
 
 
 def test_overrides_from_flags_reach_the_config():
-    config = _config_from("--task=text", "--seq_len=12", "--vocab_size=300", "--target_sparsity=0.6",
-                          "--label_fractions=0.05,0.5")
+    config = _config_from("--task=text", "--seq_len=12", "--vocab_size=300", "--target_sparsity=0.6")
     assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300
-    assert config.prune.target_sparsity == 0.6 and config.image.label_fractions == (0.05, 0.5, 1.0)
     assert np.isclose(config.prune.target_sparsity, 0.6) and config.output_dir == "/tmp/x"
+    assert _config_from("--label_fractions=0.05,0.5").image.label_fractions == (0.05, 0.5, 1.0)
     auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2")
     assert auto.search.prune.epochs == 3 and auto.prune.epochs == 3 and auto.search.budget_points == 2
 
@@ -254,6 +253,9 @@ def test_overrides_from_flags_reach_the_config():
     (["--recipe=auto", "--target_sparsity=0.6"], "--recipe=auto fixes its own"),
     (["--recipe_file=keras_ssl/configs/recipes/prune40_int8.json", "--prune_epochs=2"], "--prune_epochs"),
     (["--budget_points=2"], "--budget_points is the accuracy budget of --recipe=auto"),
+    (["--task=text", "--image_size=8", "--finetune_epochs=2"],
+     "--finetune_epochs, --image_size only apply to --task=image"),
+    (["--task=image", "--stream_text"], "--stream_text only applies to --task=text"),
 ])
 def test_flags_the_recipe_would_ignore_are_refused(args, fragment):
     from keras_ssl.base.errors import UserError

@@ -68,10 +68,20 @@ def _override(obj, **values):
     return dataclasses.replace(obj, **values) if values else obj
 
 
-def _check_prune_flags():
-    """Refuses pruning flags that the chosen recipe would ignore, instead of silently running without them."""
+# Flags that only one task reads; given with the other task they are refused rather than silently ignored.
+TASK_FLAGS = {"image": ("data_path", "ssl", "finetune_epochs", "image_size", "label_fractions"),
+              "text": ("text_files", "stream_text", "text_model", "vocab_size", "seq_len")}
+
+
+def _refuse_ignored_flags():
+    """Refuses flags that the task or the chosen recipe would ignore, instead of silently running without them."""
     from keras_ssl.base.errors import UserError
 
+    other = "text" if FLAGS.task == "image" else "image"
+    ignored = [f"--{name}" for name in TASK_FLAGS[other] if FLAGS[name].present]
+    if ignored:
+        raise UserError(f"{', '.join(ignored)} only appl{'ies' if len(ignored) == 1 else 'y'} to --task={other}; "
+                        f"this run is --task={FLAGS.task}: drop {'it' if len(ignored) == 1 else 'them'}")
     recipe = FLAGS.recipe or "default"
     fixed = ["--target_sparsity"] if FLAGS.target_sparsity is not None else []
     if FLAGS.recipe_file and FLAGS.prune_epochs is not None:
@@ -110,7 +120,7 @@ def config_from_flags():
                      mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
                      pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
                                         learning_rate=FLAGS.pretrain_learning_rate))
-    _check_prune_flags()
+    _refuse_ignored_flags()
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
                       schedule=FLAGS.prune_schedule)
     # The search trains its own pruned candidates: --prune_epochs is how long each one trains.
