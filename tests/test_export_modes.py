@@ -63,6 +63,28 @@ def test_ops_without_builtin_kernels_are_refused_unless_flex_is_allowed():
     assert b"FlexMatrixInverse" in to_tflite(model, "float32", allow_flex=True)
 
 
+class _Lookup(tf_keras.layers.Layer):
+    """A layer whose call uses a resource that is not a variable (a lookup table)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant([1, 2], tf.int64), tf.constant([10.0, 20.0])), 0.0)
+
+    def call(self, ids):
+        return self.table.lookup(ids)
+
+
+def test_a_model_using_a_lookup_table_converts_with_its_table():
+    """Conversion saves only the model's variables when that is all its function captures (fast); a table must come
+    along too, or it would silently become an unfed placeholder."""
+    ids = tf_keras.Input((3,), dtype=tf.int64, name="ids")
+    model = tf_keras.Model(ids, tf_keras.layers.Dense(2, name="head")(_Lookup(name="lookup")(ids)))
+    with pytest.raises(UserError, match="HashTableV2"):
+        to_tflite(model, "float32")
+    assert b"FlexHashTableV2" in to_tflite(model, "float32", allow_flex=True)
+
+
 def test_saved_model_source_converts_and_matches(tmp_path, trained_classifier, digits8):
     path = str(tmp_path / "saved")
     tf.saved_model.save(trained_classifier, path)

@@ -81,7 +81,13 @@ def is_qat_model(model):
 
 def _keras_converter(model, batch_size):
     """A converter over a traced function with named inputs and outputs, so the artifact's signature reads
-    ``serving_default(image) -> {logits}`` instead of ``StatefulPartitionedCall:0``."""
+    ``serving_default(image) -> {logits}`` instead of ``StatefulPartitionedCall:0``.
+
+    The converter saves the function with the object that owns what it captures.  Given the Keras model, it would
+    also serialise every layer the Keras way, tracing each layer's call again: most of a conversion's time, and
+    nothing the flatbuffer uses.  When the function captures only the model's variables, a plain module holding
+    them saves the same function and weights (the same flatbuffer); a model whose function uses other resources
+    (e.g. a lookup table) is saved whole, so they come along."""
     specs = [tf.TensorSpec([batch_size] + list(t.shape[1:]), t.dtype, name=name)
              for t, name in zip(model.inputs, model.input_names)]
 
@@ -91,11 +97,32 @@ def _keras_converter(model, batch_size):
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return dict(zip(model.output_names, outputs))
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    function = serve.get_concrete_function()
+    variables = {id(v.handle) for v in model.variables}
+    owner = model
+    if all(t.dtype != tf.resource or id(t) in variables for t in function.captured_inputs):
+        owner = tf.Module()
+        owner.weights = list(model.variables)
+    return tf.lite.TFLiteConverter.from_concrete_functions([function], owner)
+
+
+def _convert(source, config, representative_data, qat):
+    converter, dtypes = _source_converter(source)
+    _configure(converter, config, dtypes, representative_data, qat)
+    try:
+        return converter.convert()
+    except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
+        text = str(e)
+        what = f"model {source.name!r}" if isinstance(source, tf_keras.Model) else os.fspath(source)
+        if not config.allow_flex and any(k in text.lower() for k in ("flex op", "select tf", "select_tf_ops")):
+            raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
+                            f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
+                            "allow_flex/--allow_flex and ship the Flex delegate") from None
+        raise UserError(f"cannot convert {what} to TFLite {config.mode}: {_first_error(text)}") from None
 
 
 def _source_converter(source):
-    """(converter, input dtypes, description) for a Keras model or a SavedModel folder."""
+    """(converter, input dtypes) for a Keras model or a SavedModel folder."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -106,11 +133,11 @@ def _source_converter(source):
         except KeyError:
             raise UserError(f"SavedModel {path} has no serving_default signature: save it with one") from None
         dtypes = [spec.dtype for spec in signature.structured_input_signature[1].values()]
-        return tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"]), dtypes, path
+        return tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"]), dtypes
     if not isinstance(source, tf_keras.Model):
         raise UserError(f"cannot convert a {type(source).__name__}: pass a tf_keras Model or a SavedModel folder")
     batch = 1 if has_recurrent_layers(source) else None
-    return _keras_converter(source, batch), [t.dtype for t in source.inputs], f"model {source.name!r}"
+    return _keras_converter(source, batch), [t.dtype for t in source.inputs]
 
 
 def _check_mode_for_source(source, mode, unrolled=False):
@@ -177,15 +204,5 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
     if unroll_rnn and isinstance(source, tf_keras.Model):
         source = unroll_recurrent(source)
     _check_mode_for_source(source, mode, unrolled=unroll_rnn)
-    converter, dtypes, what = _source_converter(source)
     qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
-    _configure(converter, config, dtypes, representative_data, qat)
-    try:
-        return converter.convert()
-    except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
-        text = str(e)
-        if not allow_flex and any(k in text.lower() for k in ("flex op", "select tf", "select_tf_ops")):
-            raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
-                            f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
-                            "allow_flex/--allow_flex and ship the Flex delegate") from None
-        raise UserError(f"cannot convert {what} to TFLite {mode}: {_first_error(text)}") from None
+    return _convert(source, config, representative_data, qat)
