@@ -71,6 +71,16 @@ def test_bad_requests_fail_before_writing(tmp_path, saved_classifier, overrides,
     assert not out.exists()
 
 
+def test_num_validation_checks_onnx_and_xla_on_the_same_inputs(tmp_path, saved_classifier):
+    """ONNX and XLA artifacts are compared on the --num_validation inputs the reference was computed on."""
+    request = ExportRequest(model=saved_classifier, output_dir=str(tmp_path / "out"), modes=("float32",),
+                            calibration_npy=os.path.join(os.path.dirname(saved_classifier), "calibration.npy"),
+                            num_validation=20, onnx=True, xla=True)
+    report, _ = run_export(request)
+    assert [a["format"] for a in report["artifacts"]][1:] == ["onnx", "saved_model"]
+    assert all(a["passed"] and a["max_abs_diff"] < 1e-4 for a in report["artifacts"])
+
+
 def test_cli_exit_codes_and_one_line_errors(tmp_path, saved_classifier):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "experiments.export", f"--model={saved_classifier}", *args],

@@ -12,10 +12,12 @@ import numpy as np
 from absl import logging
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, staged_dir
+from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
 from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
-from tflite_export.artifacts import check_writable, export_tflite, manifest_path, update_manifest
-from tflite_export.validate import argmax_top1, compare_outputs, judge, validate_tflite
+from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
+from tflite_export.artifacts import check_writable, manifest_path
+from tflite_export.validate import argmax_top1, judge
+from tflite_export.xla import is_xla_compiled
 
 DEFAULT_MODES = ("float32", "float16", "dynamic", "int8", "int8_io")
 TASKS = ("image", "text")
@@ -137,25 +139,18 @@ def _planned_paths(request, source):
     return [os.path.join(request.output_dir, p) for p in paths]
 
 
-def _tensorflow_rows(request, source, stage, data, reference):
-    from tflite_export.onnx_export import compare_with_keras, to_onnx
-    from tflite_export.xla import is_xla_compiled, save_xla_saved_model
-
+def _tensorflow_rows(request, source, stage, inputs, data, reference):
     rows = []
     if request.onnx:
         path = os.path.join(stage, f"{source.name}.onnx")
-        atomic_write_bytes(path, to_onnx(source.keras))
-        outputs = compare_with_keras(path, source.keras, data.inputs)["outputs"]
+        check, _ = checked_onnx(source.keras, path, reference, inputs, data.top1, data.score)
         rows.append({"file": os.path.basename(path), "format": "onnx", "quantization": "float32",
-                     **judge(compare_outputs(outputs, reference, data.top1, data.score), request.max_drop_points)})
+                     **judge(check, request.max_drop_points)})
     if request.xla:
-        from keras_ssl.benchmark.graphs import SavedModelGraph
-
-        path = save_xla_saved_model(source.keras, os.path.join(stage, f"{source.name}_xla"))
-        outputs = SavedModelGraph(path, num_threads=1, batch_size=1).predict(data.inputs)
-        check = judge(compare_outputs(outputs, reference, data.top1, data.score), request.max_drop_points)
+        path = os.path.join(stage, f"{source.name}_xla")
+        check, _ = checked_xla(source.keras, path, reference, inputs, data.top1, data.score)
         rows.append({"file": os.path.basename(path), "format": "saved_model", "quantization": "float32",
-                     "xla_compiled": is_xla_compiled(path), **check})
+                     "xla_compiled": is_xla_compiled(path), **judge(check, request.max_drop_points)})
     return rows
 
 
@@ -194,16 +189,17 @@ def run_export(request):
         for mode in request.modes:
             path = os.path.join(stage, f"{source.name}_{mode}.tflite")
             try:
-                export_tflite(source.convertible, path, mode, representative_data=data.calibration,
-                              num_calibration=request.num_calibration, allow_flex=request.allow_flex,
-                              associated_files=data.associated_files, unroll_rnn=request.unroll_rnn)
+                manifest, validation, _ = checked_tflite(
+                    source.convertible, path, mode, reference, inputs, data.top1, data.score,
+                    request.max_drop_points, representative_data=data.calibration,
+                    num_calibration=request.num_calibration, allow_flex=request.allow_flex,
+                    associated_files=data.associated_files, unroll_rnn=request.unroll_rnn)
             except UserError as e:
                 logging.warning("not exported: %s: %s", mode, e)
                 skipped.append({"quantization": mode, "reason": str(e)})
                 continue
-            validation, _ = validate_tflite(path, reference, inputs, data.top1, data.score, request.max_drop_points)
-            rows.append(update_manifest(path, validation=validation) | validation)
-        rows += _tensorflow_rows(request, source, stage, data, reference)
+            rows.append(manifest | validation)
+        rows += _tensorflow_rows(request, source, stage, inputs, data, reference)
         report = {"model": request.model, "task": request.task, "artifacts": rows, "skipped": skipped,
                   "request": dataclasses.asdict(request)}
         markdown = render(rows, skipped)

@@ -7,23 +7,19 @@ test inputs, and top-1 agreement with the source Keras model shows whether conve
 """
 import dataclasses
 import os
-import time
 from typing import Callable
 
 import numpy as np
 from absl import logging
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.base.io_utils import atomic_write_bytes
 from keras_ssl.base.metrics import count_params, file_sizes, layer_sparsity, sparsity
-from keras_ssl.benchmark.graphs import SavedModelGraph
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.models.introspect import has_recurrent_layers
-from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
-from tflite_export.onnx_export import compare_with_keras, quantize_onnx_dynamic, to_onnx
-from tflite_export.validate import compare_outputs, validate_tflite
-from tflite_export.xla import inference_latency, is_xla_compiled, save_xla_saved_model
+from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
+from tflite_export.artifacts import manifest_path
+from tflite_export.xla import inference_latency, is_xla_compiled
 
 
 @dataclasses.dataclass
@@ -60,17 +56,10 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
 def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, **extra):
     """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
-    start = time.perf_counter()
-    manifest = export_tflite(model, path, mode, representative_data=evaluation.calibration,
-                             associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn)
-    convert_s = time.perf_counter() - start
-    try:
-        validation, outputs = validate_tflite(path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
-    except UserError:
-        for written in (path, manifest_path(path)):  # an artifact LiteRT cannot run must not ship
-            os.remove(written)
-        raise
-    update_manifest(path, validation=validation)
+    manifest, validation, convert_s = checked_tflite(
+        model, path, mode, reference, evaluation.inputs, evaluation.top1, evaluation.score,
+        representative_data=evaluation.calibration, associated_files=evaluation.associated_files,
+        unroll_rnn=unroll_rnn)
     return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
                 quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
                 tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
@@ -81,12 +70,8 @@ def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, referen
 def onnx_variant(name, model, artifacts_dir, evaluation, reference, quantize=False):
     """tf2onnx export (optionally onnxruntime dynamic int8), scored by running it in onnxruntime at batch 1."""
     path = os.path.join(artifacts_dir, f"{name}.onnx")
-    start = time.perf_counter()
-    onnx_bytes = to_onnx(model)
-    atomic_write_bytes(path, quantize_onnx_dynamic(onnx_bytes) if quantize else onnx_bytes)
-    convert_s = time.perf_counter() - start
-    outputs = compare_with_keras(path, model, evaluation.inputs)["outputs"]
-    check = compare_outputs(outputs, reference, evaluation.top1, evaluation.score)
+    check, convert_s = checked_onnx(model, path, reference, evaluation.inputs, evaluation.top1, evaluation.score,
+                                    quantize)
     return _row(name, "onnx", path, model, check["accuracy"], check["top1_agreement"],
                 "onnx-dynamic-int8" if quantize else "none", quantization="dynamic" if quantize else "float32",
                 max_abs_diff_vs_keras=check["max_abs_diff"], convert_seconds=round(convert_s, 2))
@@ -95,11 +80,7 @@ def onnx_variant(name, model, artifacts_dir, evaluation, reference, quantize=Fal
 def xla_variant(name, model, artifacts_dir, evaluation, reference):
     """A SavedModel whose serving function is XLA-compiled (for TF Serving / TF runtimes), scored by running it."""
     path = os.path.join(artifacts_dir, name)
-    start = time.perf_counter()
-    save_xla_saved_model(model, path)
-    convert_s = time.perf_counter() - start
-    outputs = SavedModelGraph(path, num_threads=1, batch_size=1).predict(evaluation.inputs)
-    check = compare_outputs(outputs, reference, evaluation.top1, evaluation.score)
+    check, convert_s = checked_xla(model, path, reference, evaluation.inputs, evaluation.top1, evaluation.score)
     return _row(name, "saved_model", path, model, check["accuracy"], check["top1_agreement"], "xla",
                 quantization="float32", xla_compiled=is_xla_compiled(path),
                 max_abs_diff_vs_keras=check["max_abs_diff"], convert_seconds=round(convert_s, 2))
