@@ -1,18 +1,14 @@
 """The image task: digits/MNIST → autoencoder pretraining → label-fraction study → prune → TFLite → measured rows."""
 import dataclasses
-import os
 
 import numpy as np
 
-from keras_ssl.compress.prune import prune_magnitude
-from keras_ssl.compress.quantize import quantize_aware
-from keras_ssl.compress.recipes import RecipeContext
 from keras_ssl.data.images import hold_out_validation, labels_text, load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.models.students import build_student_classifier, student_config_for
-from keras_ssl.pipeline.recipe_book import recipe_rows
+from keras_ssl.pipeline.compress_export import TrainedTask, compress_and_export
 from keras_ssl.pipeline.stages import with_backup, with_logs
-from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.pipeline.variants import Evaluation
 from keras_ssl.search.accuracy_aware import SearchTask
 from keras_ssl.ssl.contrastive import pretrain_contrastive
 from keras_ssl.ssl.finetune import label_fraction_study
@@ -72,38 +68,21 @@ def run_image_task(config, artifacts_dir, timer):
     # Compression and export work on float32 layers, whatever precision training used.
     with strategy_scope(strategy):  # a float32 rebuild must hold its variables in the same strategy
         classifier = as_float32(models[(1.0, "finetune")])
-    with timer.stage("prune"), strategy_scope(strategy):
         dataset = classification_dataset(data.x_train, data.y_train, finetune.batch_size, seed=config.seed)
-        prune = with_backup(with_logs(config.prune, config, artifacts_dir, "prune"), config, "prune")
-        pruned = prune_magnitude(classifier, dataset, prune,
-                                 lambda m: compile_for_logits(m, config.prune.learning_rate))
-    with timer.stage("qat"), strategy_scope(strategy):
-        qat = quantize_aware(classifier, dataset, with_backup(with_logs(config.qat, config, artifacts_dir, "qat"),
-                                                              config, "qat"),
-                             lambda m: compile_for_logits(m, config.qat.learning_rate))
     evaluation = Evaluation(
         inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
         top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
         associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8", "int8"),
-                  ("qat_int8", qat, "qat-int8", "int8")]
-    with timer.stage("recipes"), strategy_scope(strategy):
-        context = RecipeContext(dataset=dataset, compile=compile_for_logits, build_student=lambda **kwargs:
-                                build_student_classifier(student_config_for(task.classifier, **kwargs)))
-        search_task = validation and SearchTask(
-            model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
-            correct=lambda out: np.argmax(out, -1) == validation[1])
-        recipe_models, search = recipe_rows(config, classifier, context, search_task, os.path.dirname(artifacts_dir))
-        compressed += recipe_models
-    with timer.stage("export"):
-        variants, baseline, export = standard_variants(classifier, compressed, artifacts_dir, evaluation)
+    search_task = validation and SearchTask(
+        model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
+        correct=lambda out: np.argmax(out, -1) == validation[1])
+    trained = TrainedTask(
+        model=classifier, dataset=dataset, compile=compile_for_logits, evaluation=evaluation,
+        build_student=lambda **kwargs: build_student_classifier(student_config_for(task.classifier, **kwargs)),
+        search_task=search_task, qat_recipe="qat-int8")
+    variants, baseline, export, search = compress_and_export(config, trained, artifacts_dir, timer, strategy)
     ssl = {"method": task.ssl, "data": data.source, "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), **pretrain_metrics,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
     return variants, baseline, ssl, export, search
-
-
-def prune_recipe_name(prune_config):
-    """The recipe label in report rows, e.g. "prune-polynomial-0.75"."""
-    return f"prune-{prune_config.schedule}-{prune_config.target_sparsity:g}"

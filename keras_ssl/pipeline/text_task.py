@@ -1,19 +1,14 @@
 """The text task: corpus → vocabulary → BiLSTM MLM pretraining → prune → batch-1 TFLite → measured rows."""
 import dataclasses
-import os
 
 import numpy as np
 
-from keras_ssl.compress.prune import prune_magnitude
-from keras_ssl.compress.quantize import quantize_aware
-from keras_ssl.compress.recipes import RecipeContext
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.students import build_student_mlm
 from keras_ssl.models.transformer import build_transformer_mlm
-from keras_ssl.pipeline.image_task import prune_recipe_name
-from keras_ssl.pipeline.recipe_book import recipe_rows
+from keras_ssl.pipeline.compress_export import TrainedTask, compress_and_export
 from keras_ssl.pipeline.stages import with_backup, with_logs
-from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.pipeline.variants import Evaluation
 from keras_ssl.search.accuracy_aware import SearchTask
 from keras_ssl.ssl.pretrain import pretrain_mlm
 from keras_ssl.tasks.text_data import load_text
@@ -53,34 +48,21 @@ def run_text_task(config, artifacts_dir, timer):
                      with_backup(pretrain, config, "pretrain"), val_data=split.eval_set)
     with strategy_scope(strategy):
         mlm = as_float32(mlm)  # compression and export work on float32 layers, whatever precision training used
-    with timer.stage("prune"), strategy_scope(strategy):
         dataset = split.train_dataset(pretrain.batch_size, config.seed)
-        pruned = prune_magnitude(mlm, dataset, with_backup(with_logs(config.prune, config, artifacts_dir, "prune"),
-                                                           config, "prune"),
-                                 lambda m: compile_for_logits(m, config.prune.learning_rate, sparse_weighted=True))
-    with timer.stage("qat"), strategy_scope(strategy):
-        qat = quantize_aware(mlm, dataset, with_backup(with_logs(config.qat, config, artifacts_dir, "qat"),
-                                                       config, "qat"),
-                             lambda m: compile_for_logits(m, config.qat.learning_rate, sparse_weighted=True))
     chosen = weights > 0
     evaluation = Evaluation(
         inputs=inputs, score=lambda out: masked_token_accuracy(out, labels, weights),
         top1=lambda out: np.argmax(out, -1)[chosen], calibration=split.calibration,
         associated_files={"vocab.txt": vocab.to_text()},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-    compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8", "int8"),
-                  ("qat_int8", qat, "qat-dense-int8", "int8")]
-    with timer.stage("recipes"), strategy_scope(strategy):
-        context = RecipeContext(dataset=dataset,
-                                compile=lambda m, lr: compile_for_logits(m, lr, sparse_weighted=True),
-                                build_student=lambda **kwargs: build_student_mlm(mlm_config, **kwargs))
-        search_task = split.validation and SearchTask(
-            model=None, context=None, val_inputs=split.validation[0], calibration=split.calibration,
-            correct=lambda out: (np.argmax(out, -1) == split.validation[1])[split.validation[2] > 0])
-        recipe_models, search = recipe_rows(config, mlm, context, search_task, os.path.dirname(artifacts_dir))
-        compressed += recipe_models
-    with timer.stage("export"):
-        variants, baseline, export = standard_variants(mlm, compressed, artifacts_dir, evaluation)
+    search_task = split.validation and SearchTask(
+        model=None, context=None, val_inputs=split.validation[0], calibration=split.calibration,
+        correct=lambda out: (np.argmax(out, -1) == split.validation[1])[split.validation[2] > 0])
+    trained = TrainedTask(
+        model=mlm, dataset=dataset, compile=lambda m, lr: compile_for_logits(m, lr, sparse_weighted=True),
+        evaluation=evaluation, build_student=lambda **kwargs: build_student_mlm(mlm_config, **kwargs),
+        search_task=search_task, qat_recipe="qat-dense-int8")
+    variants, baseline, export, search = compress_and_export(config, trained, artifacts_dir, timer, strategy)
     keras_accuracy = variants[0]["accuracy"]
     unigram = split.unigram_accuracy()
     ssl = {"method": "masked_lm", "model": task.model, "data": "files" if config.text_files else "pydoc_data.topics",
