@@ -106,23 +106,8 @@ def _keras_converter(model, batch_size):
     return tf.lite.TFLiteConverter.from_concrete_functions([function], owner)
 
 
-def _convert(source, config, representative_data, qat):
-    converter, dtypes = _source_converter(source)
-    _configure(converter, config, dtypes, representative_data, qat)
-    try:
-        return converter.convert()
-    except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
-        text = str(e)
-        what = f"model {source.name!r}" if isinstance(source, tf_keras.Model) else os.fspath(source)
-        if not config.allow_flex and any(k in text.lower() for k in ("flex op", "select tf", "select_tf_ops")):
-            raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
-                            f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
-                            "allow_flex/--allow_flex and ship the Flex delegate") from None
-        raise UserError(f"cannot convert {what} to TFLite {config.mode}: {_first_error(text)}") from None
-
-
 def _source_converter(source):
-    """(converter, input dtypes) for a Keras model or a SavedModel folder."""
+    """(converter, input dtypes, description) for a Keras model or a SavedModel folder."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -133,11 +118,11 @@ def _source_converter(source):
         except KeyError:
             raise UserError(f"SavedModel {path} has no serving_default signature: save it with one") from None
         dtypes = [spec.dtype for spec in signature.structured_input_signature[1].values()]
-        return tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"]), dtypes
+        return tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"]), dtypes, path
     if not isinstance(source, tf_keras.Model):
         raise UserError(f"cannot convert a {type(source).__name__}: pass a tf_keras Model or a SavedModel folder")
     batch = 1 if has_recurrent_layers(source) else None
-    return _keras_converter(source, batch), [t.dtype for t in source.inputs]
+    return _keras_converter(source, batch), [t.dtype for t in source.inputs], f"model {source.name!r}"
 
 
 def _check_mode_for_source(source, mode, unrolled=False):
@@ -204,5 +189,15 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
     if unroll_rnn and isinstance(source, tf_keras.Model):
         source = unroll_recurrent(source)
     _check_mode_for_source(source, mode, unrolled=unroll_rnn)
+    converter, dtypes, what = _source_converter(source)
     qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
-    return _convert(source, config, representative_data, qat)
+    _configure(converter, config, dtypes, representative_data, qat)
+    try:
+        return converter.convert()
+    except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
+        text = str(e)
+        if not allow_flex and any(k in text.lower() for k in ("flex op", "select tf", "select_tf_ops")):
+            raise UserError(f"{what} needs TensorFlow (Flex) ops that stock TFLite runtimes lack: "
+                            f"{_first_error(text)}; fix the model (e.g. a fixed batch size for RNNs) or pass "
+                            "allow_flex/--allow_flex and ship the Flex delegate") from None
+        raise UserError(f"cannot convert {what} to TFLite {mode}: {_first_error(text)}") from None

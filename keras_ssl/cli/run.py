@@ -52,19 +52,15 @@ def parse_flags(argv, takes_command=False):
 
 
 def run_main(body, args=()):
-    """Calls ``body(args)``, which returns the text to print (None: nothing), or (text, exit code); a UserError
-    exits 2 in one line."""
+    """Calls ``body(args)``, which returns the text to print (None: nothing); a UserError exits 2 in one line."""
     from keras_ssl.base.errors import UserError
 
     try:
-        result = body(list(args))
+        text = body(list(args))
     except UserError as e:
         fail(e)
-    text, code = result if isinstance(result, tuple) else (result, EXIT_OK)
     if text is not None:
         print(text)
-    if code != EXIT_OK:
-        sys.exit(code)
 
 
 def start(module_name, body, takes_command=False):
