@@ -100,6 +100,7 @@ def config_from_flags():
     from keras_ssl.base.errors import UserError
     from keras_ssl.configs import get_config
 
+    _refuse_ignored_flags()
     config = get_config(FLAGS.task, FLAGS.quick)
     image, text = config.image, config.text
     fractions = None
@@ -120,7 +121,6 @@ def config_from_flags():
                      mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
                      pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
                                         learning_rate=FLAGS.pretrain_learning_rate))
-    _refuse_ignored_flags()
     prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
                       schedule=FLAGS.prune_schedule)
     # The search trains its own pruned candidates: --prune_epochs is how long each one trains.

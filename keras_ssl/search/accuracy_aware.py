@@ -14,9 +14,8 @@ Users of today's toolkits guess a combination (e.g. 80% pruning + int8) and lose
    the examples the candidate and the float model disagree on being right, sqrt(b + c) / n.  On digits' ~200
    validation images one image is 0.5 points, and choosing on the raw drop picked a student that lost more on
    test than on validation (docs/compression.md, "Measurements behind the code"); a candidate that agrees with
-   the float model almost everywhere has a small
-   error and keeps its place.  The Pareto front (size vs accuracy) of all candidates is plotted, and the chosen
-   recipe is saved as JSON that re-runs with ``--recipe_file``.
+   the float model almost everywhere has a small error and keeps its place.  The Pareto front (size vs accuracy)
+   of all candidates is plotted, and the chosen recipe is saved as JSON that re-runs with ``--recipe_file``.
 
 The validation split is held out of every training step, so the choice never looks at the test split; the report
 then scores the chosen artifact on the test split like every other row.
