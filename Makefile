@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test docs-flags bazel-build bazel-test clean
+.PHONY: install demo test fashion-mnist fashion-mnist-benchmark docs-flags bazel-build bazel-test clean
 
 install: $(STAMP)
 
@@ -18,6 +18,26 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(PY) -m experiments.pipeline --task=image --output_dir=$(DEMO_DIR)/image --overwrite
 	$(PY) -m experiments.pipeline --task=text --output_dir=$(DEMO_DIR)/text --overwrite
+
+# Fashion-MNIST where Keras' own loader looks for it (no download): the four idx .gz files of Debian's
+# dataset-fashion-mnist package, installed first when missing (apt needs root; else install it, then rerun).
+FMNIST_DEB := /usr/share/datasets/fashion-mnist
+FMNIST_KERAS := $(HOME)/.keras/datasets/fashion-mnist
+FMNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+fashion-mnist:
+	@test -f $(FMNIST_DEB)/t10k-labels-idx1-ubyte.gz || apt-get install -y -q dataset-fashion-mnist || \
+	  { echo "error: $(FMNIST_DEB) is missing and apt-get install dataset-fashion-mnist failed: install that" \
+	    "package (as root), or copy the four idx .gz files into $(FMNIST_KERAS)" >&2; exit 1; }
+	@mkdir -p $(FMNIST_KERAS)
+	@for f in $(FMNIST_FILES); do cp $(FMNIST_DEB)/$$f $(FMNIST_KERAS)/.$$f.tmp && mv $(FMNIST_KERAS)/.$$f.tmp $(FMNIST_KERAS)/$$f; done
+	@echo "Fashion-MNIST is in $(FMNIST_KERAS)"
+
+# The Fashion-MNIST headline benchmark (one seed; its time and numbers: docs/results.md).
+FMNIST_DIR ?= runs/fashion_mnist
+
+fashion-mnist-benchmark: $(STAMP) fashion-mnist
+	$(PY) -m experiments.pipeline --dataset=fashion_mnist --output_dir=$(FMNIST_DIR) --overwrite
 
 # Two pytest workers on the 2 cores (worksteal evens out the long end-to-end tests); pytest alone also works.
 test: $(STAMP)

@@ -262,3 +262,50 @@ def test_flags_the_recipe_would_ignore_are_refused(args, fragment):
 
     with pytest.raises(UserError, match=re.escape(fragment)):
         _config_from(*args)
+
+
+def test_missing_fashion_mnist_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty Keras cache folder
+    out = tmp_path / "run"
+    code, stderr = _run_in_process(capsys, "--dataset=fashion_mnist", "--quick", f"--output_dir={out}")
+    lines = _error_lines(stderr)
+    assert code == 2 and len(lines) == 1 and "make fashion-mnist" in lines[0] and "dataset-fashion-mnist" in lines[0]
+    assert not out.exists() and not (tmp_path / "home").exists()
+
+
+def _rgb_folder(root, classes=("green", "red"), per_class=10):
+    """PNG photos of two colours, 12x10 RGB with noise, one subfolder per class (what a user brings)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(classes):
+        os.makedirs(root / name)
+        for i in range(per_class):
+            image = rng.integers(0, 90, (12, 10, 3))
+            image[..., 1 - label] += 160  # the class is in the colour, so the tiny model can learn it
+            (root / name / f"{i}.png").write_bytes(tf.io.encode_png(image.astype(np.uint8)).numpy())
+
+
+def test_rgb_image_folder_runs_end_to_end_with_3_channel_artifacts(tmp_path):
+    from tflite_export.runner import TFLiteModel
+
+    _rgb_folder(tmp_path / "photos")
+    out = str(tmp_path / "run")
+    fast = TrainConfig(epochs=2, verbose=0)
+    config = PipelineConfig(
+        task="image", output_dir=out, image_dir=str(tmp_path / "photos"),
+        image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.5,), ssl="contrastive",
+                              contrastive=ContrastiveConfig(epochs=1, batch_size=8, verbose=0)),
+        prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5,
+        latency_warmup=1, num_calibration=8)
+    config.image.classifier.encoder.image_size = 8
+    report, _ = run_pipeline(config)
+    assert report["ssl"]["image_shape"] == [8, 8, 3] and report["ssl"]["classes"] == ["green", "red"]
+    assert report["ssl"]["train_images"] == 16 and report["ssl"]["test_images"] == 4
+    assert report["machine"]["cpu"] and report["machine"]["cores"] >= 1
+    rows = {v["name"]: v for v in report["variants"]}
+    for name in ("tflite_float32", "tflite_int8", "pruned_int8", "qat_int8"):
+        model = TFLiteModel(model_path=os.path.join(out, "artifacts", rows[name]["path"]))
+        assert model.input_shape == (8, 8, 3), name
+    assert "int8" in rows["tflite_int8"]["tensor_dtypes"] and rows["tflite_int8"]["xnnpack"]["fully_delegated"]
+    assert open(os.path.join(out, "artifacts", "labels.txt")).read() == "green\nred\n"

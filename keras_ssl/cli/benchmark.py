@@ -6,6 +6,7 @@ Graphs are timed interleaved in rounds; ratios are against --baseline (default: 
 """
 from absl import flags
 
+from keras_ssl.cli.image_flags import image_source
 from keras_ssl.cli.run import start
 
 FLAGS = flags.FLAGS
@@ -19,7 +20,6 @@ flags.DEFINE_bool("use_xnnpack", True, "Use LiteRT's default XNNPACK delegate (.
 flags.DEFINE_integer("batch_size", 1, "Inputs per inference (models with a fixed batch of 1 only take 1).")
 flags.DEFINE_string("baseline", None, "Which graph ratios are against (a --graph entry or its file name).")
 flags.DEFINE_enum("task", None, ["image", "text"], "Measure accuracy on this task's test split too.")
-flags.DEFINE_string("data_path", None, "Local mnist.npz for --task=image (default: embedded digits).")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")
 flags.DEFINE_bool("stream_text", False, "The test split of a pipeline run made with --stream_text (same files).")
 flags.DEFINE_string("vocab", None, "vocab.txt for --task=text (default: vocab.txt beside the first graph).")
@@ -55,7 +55,7 @@ def benchmark_from_flags(args):
                              use_xnnpack=FLAGS.use_xnnpack, batch_size=FLAGS.batch_size)
     request = BenchmarkRequest(
         graphs=list(FLAGS.graph), config=config, baseline=FLAGS.baseline, task=FLAGS.task,
-        data_path=FLAGS.data_path, text_files=FLAGS.text_files, stream_text=FLAGS.stream_text,
+        **image_source(), text_files=FLAGS.text_files, stream_text=FLAGS.stream_text,
         vocab=FLAGS.vocab,
         thread_sweep=_ints("thread_sweep", FLAGS.thread_sweep) if FLAGS.thread_sweep else [],
         batch_sweep=_ints("batch_sweep", FLAGS.batch_sweep) if FLAGS.batch_sweep else [],

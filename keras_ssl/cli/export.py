@@ -8,6 +8,7 @@ Exit status: 0 when every requested artifact was written and passed validation, 
 """
 from absl import flags
 
+from keras_ssl.cli.image_flags import image_source
 from keras_ssl.cli.run import EXIT_FAILED, fail, start
 
 FLAGS = flags.FLAGS
@@ -18,7 +19,6 @@ flags.DEFINE_list("modes", ["float32", "float16", "dynamic", "int8", "int8_io"],
                   "(integer-only, integer I/O), int16x8.")
 flags.DEFINE_enum("task", None, ["image", "text"], "Calibration data, accuracy and labels/vocab from this task's "
                   "splits (the pipeline's). Without it, pass --calibration_npy for int8 modes.")
-flags.DEFINE_string("data_path", None, "Local mnist.npz for --task=image (default: embedded digits).")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")
 flags.DEFINE_bool("stream_text", False, "The test split of a pipeline run made with --stream_text (same files).")
 flags.DEFINE_string("vocab", None, "vocab.txt for --task=text (default: vocab.txt beside --model).")
@@ -42,7 +42,7 @@ def export_from_flags(args):
 
     request = ExportRequest(
         model=FLAGS.model, output_dir=FLAGS.output_dir, modes=tuple(FLAGS.modes), task=FLAGS.task,
-        data_path=FLAGS.data_path, text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
+        **image_source(), text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
         vocab=FLAGS.vocab, calibration_npy=FLAGS.calibration_npy, num_calibration=FLAGS.num_calibration,
         num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, allow_flex=FLAGS.allow_flex,
         unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite, max_drop_points=FLAGS.max_drop_points)

@@ -8,12 +8,16 @@ import dataclasses
 
 from absl import flags
 
+from keras_ssl.cli.image_flags import IMAGE_FLAGS, image_source
 from keras_ssl.cli.run import start
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
 flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
-flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
+flags.DEFINE_enum("encoder", None, ["conv", "mobilenet_v2"], "Image encoder: the small conv encoder, or Keras' "
+                  "MobileNetV2 (untrained, width --alpha, --image_size 32 or more; pretrained with SimCLR).")
+flags.DEFINE_float("alpha", None, "MobileNetV2 width multiplier (--encoder=mobilenet_v2), e.g. 0.35, 0.5, 1.0.",
+                   lower_bound=0.0)
 flags.DEFINE_list("text_files", None, "UTF-8 text files for the MLM (default: Python's pydoc_data.topics).")
 flags.DEFINE_bool("stream_text", False, "Stream --text_files from disk every epoch instead of loading them "
                   "(corpora larger than memory): streamed vocabulary, hash-held-out test set, bounded memory.")
@@ -69,7 +73,7 @@ def _override(obj, **values):
 
 
 # Flags that only one task reads; given with the other task they are refused rather than silently ignored.
-TASK_FLAGS = {"image": ("data_path", "ssl", "finetune_epochs", "image_size", "label_fractions"),
+TASK_FLAGS = {"image": IMAGE_FLAGS + ("encoder", "alpha", "ssl", "finetune_epochs", "image_size", "label_fractions"),
               "text": ("text_files", "stream_text", "text_model", "vocab_size", "seq_len")}
 
 
@@ -101,7 +105,7 @@ def config_from_flags():
     from keras_ssl.configs import get_config
 
     _refuse_ignored_flags()
-    config = get_config(FLAGS.task, FLAGS.quick)
+    config = get_config(FLAGS.task, FLAGS.quick, dataset=FLAGS.dataset or "digits", encoder=FLAGS.encoder or "conv")
     image, text = config.image, config.text
     fractions = None
     if FLAGS.label_fractions:
@@ -113,7 +117,7 @@ def config_from_flags():
     image = _override(
         image, label_fractions=fractions, ssl=FLAGS.ssl,
         classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
-                                                                 image_size=FLAGS.image_size)),
+                                                                 image_size=FLAGS.image_size, alpha=FLAGS.alpha)),
         pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
                            learning_rate=FLAGS.pretrain_learning_rate),
         finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
@@ -125,7 +129,7 @@ def config_from_flags():
                       schedule=FLAGS.prune_schedule)
     # The search trains its own pruned candidates: --prune_epochs is how long each one trains.
     search_prune = _override(config.search.prune, epochs=FLAGS.prune_epochs if FLAGS.recipe == "auto" else None)
-    return _override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path,
+    return _override(config, output_dir=FLAGS.output_dir, **image_source(),
                      text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
                      recipe_file=FLAGS.recipe_file,
                      search=_override(config.search, budget_points=FLAGS.budget_points, prune=search_prune),

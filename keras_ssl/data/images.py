@@ -1,49 +1,19 @@
 """Image data: scikit-learn's embedded digits (the offline default) and real MNIST from a local ``mnist.npz``.
 
-Both come back as the same ``ImageData`` (float32 in [0, 1], shape (N, size, size, 1), int labels), so every model
-and recipe runs unchanged on either.  No TensorFlow here: loading stays fast and testable on its own.
+Every loader (these, ``fashion_mnist`` and ``image_folder``) returns the same ``ImageData`` (float32 in [0, 1],
+shape (N, size, size, channels), int labels, class names), so every model and recipe runs unchanged on any of
+them.  No TensorFlow here: loading stays fast and testable on its own.
 """
 import dataclasses
 import os
 import zipfile
 
 import numpy as np
-from scipy import ndimage
 from sklearn import datasets as sk_datasets
 from sklearn import model_selection
 
 from keras_ssl.base.errors import UserError
-
-NUM_CLASSES = 10
-
-
-@dataclasses.dataclass
-class ImageData:
-    """Train/test images, float32 in [0, 1] shaped (N, size, size, 1), int64 labels, and where they came from."""
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    source: str
-
-    @property
-    def image_shape(self):
-        """One image's shape, (size, size, 1), without the batch dimension."""
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def num_classes(self):
-        """Always 10 (digits and MNIST): a constant, not counted from the labels."""
-        return NUM_CLASSES
-
-
-def _resize(images, size):
-    """Bilinear resize of (N, H, W) images to (N, size, size); a no-op when already that size."""
-    n, h, w = images.shape
-    if (h, w) == (size, size):
-        return images.astype(np.float32)
-    zoom = (1.0, size / h, size / w)
-    return np.clip(ndimage.zoom(images.astype(np.float32), zoom, order=1), 0.0, 1.0)
+from keras_ssl.data.image_data import ImageData, resize_images
 
 
 def load_digits(image_size=16, test_fraction=0.2, seed=0):
@@ -53,7 +23,7 @@ def load_digits(image_size=16, test_fraction=0.2, seed=0):
     if not 0.0 < test_fraction < 1.0:
         raise UserError(f"test_fraction={test_fraction} must be between 0 and 1 (exclusive)")
     digits = sk_datasets.load_digits()
-    images = _resize(digits.images / 16.0, image_size)
+    images = resize_images(digits.images / 16.0, image_size)
     x_train, x_test, y_train, y_test = model_selection.train_test_split(
         images, digits.target, test_size=test_fraction, random_state=seed, stratify=digits.target)
     return ImageData(x_train[..., None], y_train.astype(np.int64), x_test[..., None], y_test.astype(np.int64),
@@ -81,16 +51,39 @@ def load_mnist_npz(path, image_size=28, max_train=None, max_test=None):
             raise UserError(f"{path}: x_{split} must be (N, H, W) with N == len(y_{split}) > 0, "
                             f"got {x.shape} and {y.shape}")
     scale = 255.0 if arrays["x_train"].max() > 1.0 else 1.0
-    x_train = _resize(arrays["x_train"][:max_train] / scale, image_size)
-    x_test = _resize(arrays["x_test"][:max_test] / scale, image_size)
+    x_train = resize_images(arrays["x_train"][:max_train] / scale, image_size)
+    x_test = resize_images(arrays["x_test"][:max_test] / scale, image_size)
     return ImageData(x_train[..., None], arrays["y_train"][:max_train].astype(np.int64),
                      x_test[..., None], arrays["y_test"][:max_test].astype(np.int64), source=f"mnist:{path}")
 
 
-def load_images(data_path=None, image_size=16, seed=0):
-    """The pipeline's entry point: local MNIST when a path is given, else the embedded digits."""
+DATASETS = ("digits", "fashion_mnist")  # named data sets; a local file or folder comes by path instead
+
+
+def check_source(dataset="digits", data_path=None, image_dir=None):
+    """UserError unless exactly one source of images is named (the digits when none is)."""
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)}, or --data_path/--image_dir")
+    given = [name for name, value in (("--data_path", data_path), ("--image_dir", image_dir),
+                                      (f"--dataset={dataset}", dataset != "digits")) if value]
+    if len(given) > 1:
+        raise UserError(f"{' and '.join(given)} each name the images to use: give only one")
+
+
+def load_images(data_path=None, image_size=16, seed=0, dataset="digits", image_dir=None):
+    """The pipeline's entry point: one source, whichever is given: a local ``mnist.npz`` (``data_path``), a folder
+    of class subfolders (``image_dir``), or a named ``dataset`` (the embedded digits by default)."""
+    check_source(dataset, data_path, image_dir)
     if data_path:
         return load_mnist_npz(data_path, image_size=image_size)
+    if image_dir:
+        from keras_ssl.data.image_folder import load_image_dir
+
+        return load_image_dir(image_dir, image_size=image_size, seed=seed)
+    if dataset == "fashion_mnist":
+        from keras_ssl.data.fashion_mnist import load_fashion_mnist
+
+        return load_fashion_mnist(image_size=image_size)
     return load_digits(image_size=image_size, seed=seed)
 
 
@@ -112,9 +105,9 @@ def label_subset(y, fraction, seed=0):
     return np.sort(np.concatenate(picked))
 
 
-def labels_text(num_classes):
+def labels_text(class_names):
     """The labels.txt shipped beside image artifacts: one class name per line, in logit order (digits: 0..9)."""
-    return "".join(f"{c}\n" for c in range(num_classes))
+    return "".join(f"{name}\n" for name in class_names)
 
 
 def hold_out_validation(data, fraction, seed):

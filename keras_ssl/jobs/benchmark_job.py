@@ -25,7 +25,9 @@ class BenchmarkRequest:
     config: BenchmarkConfig = dataclasses.field(default_factory=BenchmarkConfig)
     baseline: str = None
     task: str = None
-    data_path: str = None
+    data_path: str = None  # --task=image: one of data_path, dataset, image_dir (keras_ssl.data.images)
+    dataset: str = "digits"
+    image_dir: str = None
     text_files: list = None
     stream_text: bool = False  # the pipeline's streamed split of text_files (--stream_text runs)
     vocab: str = None
@@ -81,7 +83,8 @@ def _eval_data(request, input_shape):
     from keras_ssl.tasks.eval_data import image_eval, text_eval
 
     if request.task == "image":
-        data = image_eval(input_shape, request.data_path)
+        data = image_eval(input_shape, request.data_path, dataset=request.dataset,
+                          image_dir=request.image_dir)
     else:
         vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.graphs[0])), "vocab.txt")
         data = text_eval(input_shape, vocab, request.text_files,

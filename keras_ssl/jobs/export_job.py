@@ -34,7 +34,9 @@ class ExportRequest:
     output_dir: str
     modes: tuple = DEFAULT_MODES
     task: str = None  # image|text: calibration data, accuracy and labels/vocab from the pipeline's splits
-    data_path: str = None
+    data_path: str = None  # --task=image: one of data_path, dataset, image_dir (keras_ssl.data.images)
+    dataset: str = "digits"
+    image_dir: str = None
     text_files: tuple = ()
     stream_text: bool = False  # the pipeline's streamed split of text_files (--stream_text runs)
     vocab: str = None
@@ -108,7 +110,8 @@ def _task_data(request, source):
     from keras_ssl.tasks.eval_data import TaskData, image_eval, text_eval
 
     if request.task == "image":
-        return image_eval(source.input_shape, request.data_path)
+        return image_eval(source.input_shape, request.data_path, dataset=request.dataset,
+                          image_dir=request.image_dir)
     if request.task == "text":
         vocab = request.vocab or os.path.join(os.path.dirname(os.path.abspath(request.model)), "vocab.txt")
         return text_eval(source.input_shape, vocab, request.text_files or None,

@@ -6,7 +6,7 @@ import dataclasses
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf_keras
-from keras_ssl.models.conv_autoencoder import ENCODER_PREFIX, AutoencoderConfig, encoder_layers, image_input
+from keras_ssl.models.conv_autoencoder import ENCODER_PREFIX, AutoencoderConfig, encoder_output, image_input
 
 
 @dataclasses.dataclass
@@ -18,16 +18,13 @@ class ClassifierConfig:
 
 
 def build_classifier(config=None, batch_size=None):
-    """Encoder layers, Flatten, Dropout and a float32 logits layer, in one flat functional Model.
+    """Encoder layers (ending in Flatten or pooling), Dropout and a float32 logits layer, in one flat functional Model.
 
     Pass ``batch_size`` for a fixed batch dimension; None leaves it dynamic.
     """
     config = ClassifierConfig() if config is None else config
     inputs = image_input(config.encoder, batch_size=batch_size)
-    x = inputs
-    for layer in encoder_layers(config.encoder):
-        x = layer(x)
-    x = tf_keras.layers.Flatten(name="flatten")(x)
+    x = encoder_output(config.encoder, inputs)
     x = tf_keras.layers.Dropout(config.dropout, name="dropout")(x)
     # float32 output even when trained mixed: softmax/loss in float16 under- and overflow.
     logits = tf_keras.layers.Dense(config.num_classes, dtype="float32", name="logits")(x)

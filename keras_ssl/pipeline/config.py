@@ -4,6 +4,7 @@ import os
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.compress.prune import PruneConfig
+from keras_ssl.data.images import check_source
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.pipeline.recipe_book import RECIPE_NAMES
 from keras_ssl.search.accuracy_aware import SearchConfig
@@ -17,11 +18,14 @@ class PipelineConfig:
     """The whole main job; ``keras_ssl/configs`` builds it and flags override fields.
 
     ``precision`` applies to training only (artifacts come from float32 layers); empty ``data_path`` /
-    ``text_files`` mean the built-in data; ``latency_runs`` are batch-1 timed calls per artifact.
+    ``image_dir`` / ``text_files`` mean the built-in data (or the named ``dataset``); ``latency_runs`` are batch-1
+    timed calls per artifact.
     """
     task: str = "image"
     output_dir: str = "runs/image"
-    data_path: str = ""
+    data_path: str = ""  # image task: a local Keras mnist.npz
+    dataset: str = "digits"  # image task: a named data set (keras_ssl.data.images.DATASETS)
+    image_dir: str = ""  # image task: a folder of class subfolders of images (keras_ssl.data.image_folder)
     text_files: tuple = ()
     recipe: str = "default"  # default | auto (accuracy-aware search) | a name in recipe_book.named_recipes
     recipe_file: str = ""  # a recipe JSON (e.g. a search's chosen_recipe.json) run as an extra row
@@ -47,6 +51,7 @@ class PipelineConfig:
     def __post_init__(self):
         if self.task not in TASKS:
             raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
+        check_source(self.dataset, self.data_path, self.image_dir)
         if self.recipe not in RECIPE_NAMES:
             raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {', '.join(RECIPE_NAMES)}")
         if self.recipe == "auto" and self.text.stream and self.task == "text":

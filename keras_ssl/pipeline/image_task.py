@@ -1,4 +1,5 @@
-"""The image task: digits/MNIST → autoencoder pretraining → label-fraction study → prune → TFLite → measured rows."""
+"""The image task: digits, MNIST, Fashion-MNIST or an image folder → SSL pretraining → label-fraction study →
+compression → TFLite → measured rows."""
 import dataclasses
 
 import numpy as np
@@ -43,6 +44,14 @@ def pretrain_encoder(task, data, pretrain, config):
     return autoencoder, {"reconstruction_mse_test": float(np.mean((recon - data.x_test) ** 2))}
 
 
+def fit_to_data(task, data):
+    """``task`` with the models' channels and class count taken from the loaded images (gray or RGB, N classes)."""
+    classifier = task.classifier
+    encoder = dataclasses.replace(classifier.encoder, channels=data.channels)
+    return dataclasses.replace(task, classifier=dataclasses.replace(classifier, encoder=encoder,
+                                                                    num_classes=data.num_classes))
+
+
 def run_image_task(config, artifacts_dir, timer):
     """Runs every image stage under ``timer``, writing artifacts to ``artifacts_dir``.
 
@@ -54,7 +63,9 @@ def run_image_task(config, artifacts_dir, timer):
     strategy = make_strategy(config.strategy)
     check_batch_sizes(strategy, pretrain=task.pretrain.batch_size, finetune=task.finetune.batch_size)
     with timer.stage("data"):
-        data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed)
+        data = load_images(config.data_path, image_size=task.classifier.encoder.image_size, seed=config.seed,
+                           dataset=config.dataset, image_dir=config.image_dir)
+        task = fit_to_data(task, data)
         validation = None
         if config.recipe == "auto":  # the search chooses on images no training step sees
             data, validation = hold_out_validation(data, config.validation_fraction, config.seed)
@@ -72,7 +83,7 @@ def run_image_task(config, artifacts_dir, timer):
     evaluation = Evaluation(
         inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
         top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
-        associated_files={"labels.txt": labels_text(task.classifier.num_classes)},
+        associated_files={"labels.txt": labels_text(data.class_names)},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
     search_task = validation and SearchTask(
         model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
@@ -82,7 +93,9 @@ def run_image_task(config, artifacts_dir, timer):
         build_student=lambda **kwargs: build_student_classifier(student_config_for(task.classifier, **kwargs)),
         search_task=search_task, qat_recipe="qat-int8")
     variants, baseline, export, search = compress_and_export(config, trained, artifacts_dir, timer, strategy)
-    ssl = {"method": task.ssl, "data": data.source, "train_images": int(len(data.x_train)),
+    ssl = {"method": task.ssl, "encoder": task.classifier.encoder.architecture, "data": data.source,
+           "image_shape": list(data.image_shape), "classes": list(data.class_names),
+           "train_images": int(len(data.x_train)),
            "test_images": int(len(data.x_test)), **pretrain_metrics,
            "label_fractions": rows, "summary": summarize_label_fractions(rows)}
     return variants, baseline, ssl, export, search

@@ -6,6 +6,7 @@ smaller (size) or faster (latency) than that artifact; accuracy change is in per
 import os
 
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text
+from keras_ssl.base.machine import machine_info, machine_line
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.plots import plot_latency, plot_size_accuracy
 from keras_ssl.pipeline.recipe_book import render_search
@@ -20,8 +21,10 @@ def build_report(task, baseline, variants, ssl, config, timings, export=None, se
     names = [v["name"] for v in variants]
     if baseline not in names:
         raise ValueError(f"baseline {baseline!r} is not among the variants {names}")
+    # The machine rides along: latency (int8 above all) depends on the CPU's ISA as much as on the model.
     return {"task": task, "baseline": baseline, "variants": variants, "ssl": ssl, "export": export or {},
-            "config": config, "timings_s": timings, **({"search": search} if search else {})}
+            "config": config, "timings_s": timings, "machine": machine_info(),
+            **({"search": search} if search else {})}
 
 
 def _ratio(base, value):
@@ -103,7 +106,8 @@ def render_markdown(report):
     """The full report.md text; plots are referenced by file name, so it must sit beside them."""
     parts = [f"# keras-ssl report: {report['task']}", "",
              f"Baseline: `{report['baseline']}` (float32 .tflite of the uncompressed model). Accuracy is measured by "
-             "running each artifact on the test set; latency is batch 1, 1 thread.", "",
+             "running each artifact on the test set; latency is batch 1, 1 thread, on "
+             f"{machine_line(report['machine']) if 'machine' in report else 'an unrecorded CPU'}.", "",
              render_table(report), "", f"![size vs accuracy]({PLOTS[0]})", f"![latency]({PLOTS[1]})", "",
              "## Export validation", "", render_export(report), "",
              "## Claims vs measured", "", claims_markdown([report]), "",

@@ -15,10 +15,8 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.data.augment import AugmentConfig, augment
 from keras_ssl.data.epochs import keyed_batches, shard_by_data, step_seed, with_epoch
-from keras_ssl.models.conv_autoencoder import encoder_layers, image_input
+from keras_ssl.models.conv_autoencoder import FEATURES_LAYER, encoder_output, image_input
 from keras_ssl.training.fit import FitFields, fit_callbacks
-
-FEATURES_LAYER = "flatten"  # the encoder's flattened output: what a classifier (or a linear probe) reads
 
 
 @dataclasses.dataclass
@@ -129,16 +127,13 @@ class ContrastiveModel(tf_keras.Model):
 
 
 def build_contrastive(encoder_config, config=None):
-    """Image -> encoder layers -> Flatten -> Dense-ReLU-Dense projection, compiled-ready ``ContrastiveModel``.
+    """Image -> encoder (``encoder_output``) -> Dense-ReLU-Dense projection, compiled-ready ``ContrastiveModel``.
 
     ``encoder_config`` is the ``AutoencoderConfig`` the downstream classifier will be built with.
     """
     config = ContrastiveConfig() if config is None else config
     inputs = image_input(encoder_config)
-    x = inputs
-    for layer in encoder_layers(encoder_config):
-        x = layer(x)
-    x = tf_keras.layers.Flatten(name=FEATURES_LAYER)(x)
+    x = encoder_output(encoder_config, inputs)
     x = tf_keras.layers.Dense(config.hidden_dim, activation="relu", name="projection_hidden")(x)
     # float32 output even when trained mixed: the normalised similarities lose precision in float16.
     outputs = tf_keras.layers.Dense(config.projection_dim, dtype="float32", name="projection")(x)

@@ -26,15 +26,17 @@ class TaskData:
     associated_files: dict  # shipped next to artifacts: labels.txt or vocab.txt
 
 
-def image_eval(input_shape, data_path=None, seed=0, num_classes=10):
-    """Digits/MNIST at the model's input size: test split to score, train split to calibrate."""
-    size = input_shape[0]
+def image_eval(input_shape, data_path=None, seed=0, dataset="digits", image_dir=None):
+    """The pipeline's image split at the model's input size: test split to score, train split to calibrate."""
     if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
         raise UserError(f"--task=image needs a square image input (H, W, C); the model takes {input_shape}")
-    data = load_images(data_path, image_size=size, seed=seed)
+    data = load_images(data_path, image_size=input_shape[0], seed=seed, dataset=dataset, image_dir=image_dir)
+    if data.channels != input_shape[2]:
+        raise UserError(f"the model takes {input_shape[2]}-channel images but {data.source} has {data.channels}: "
+                        "give the images it was trained on")
     return TaskData(data.x_test, lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
                     lambda out: np.argmax(out, -1), data.x_train,
-                    {"labels.txt": labels_text(num_classes)})
+                    {"labels.txt": labels_text(data.class_names)})
 
 
 def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=None, num_calibration=100):

@@ -1,0 +1,41 @@
+"""The machine a number was measured on: CPU model, the ISA flags int8 speed depends on, cores.
+
+int8 speed is a property of the CPU as much as of the model: the same digits int8 artifact ran at 0.55-0.70x the
+speed of float32 on an AVX2-only AMD EPYC and 1.8x faster on a CPU with VNNI.  Every report carries this record.
+"""
+import os
+import platform
+
+# Flags that decide which int8/float kernels XNNPACK and oneDNN can use (names as /proc/cpuinfo spells them).
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+               "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
+
+
+def _cpuinfo_fields(path="/proc/cpuinfo"):
+    """The first processor's "key: value" lines of ``path`` (Linux), or {} where there is no such file."""
+    fields = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block ends at the first blank line
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return {}
+    return fields
+
+
+def machine_info(cpuinfo_path="/proc/cpuinfo"):
+    """{"cpu": model name, "isa": the SPEED_FLAGS present, "cores": usable cores, "arch": machine} for reports."""
+    fields = _cpuinfo_fields(cpuinfo_path)
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": fields.get("model name") or platform.processor() or "unknown",
+            "isa": [flag for flag in SPEED_FLAGS if flag in flags], "cores": cores, "arch": platform.machine()}
+
+
+def machine_line(info=None):
+    """One line for people: "Intel Xeon ... (2 cores; avx2 avx512_vnni ...)"."""
+    info = machine_info() if info is None else info
+    return f"{info['cpu']} ({info['cores']} cores; {' '.join(info['isa']) or 'no listed SIMD flags'})"
