@@ -31,7 +31,7 @@ def get_config(quick=False):
             finetune=TrainConfig(epochs=15, batch_size=128, min_steps=600), label_fractions=(0.01, 1.0)),
         prune=PruneConfig(target_sparsity=0.75, epochs=2),
         qat=QATConfig(epochs=1),
-        search=SearchConfig(tolerances=(1.0, 4.0), uniform_sparsities=(0.9,), students=({"widths": (8, 16)},),
+        search=SearchConfig(tolerances=(1.0, 2.0, 4.0), uniform_sparsities=(0.9, 0.95), students=({"widths": (8, 16)},),
                             student_sparsities=(0.0, 0.5), prune=PruneConfig(epochs=2, learning_rate=5e-4),
                             cluster_config=ClusterConfig(epochs=1, learning_rate=1e-4),
                             distill=DistillConfig(epochs=8, learning_rate=3e-3, alpha=0.1)),
