@@ -4,12 +4,11 @@
 
 Flags only override the config from ``keras_ssl/configs``; the work happens in ``keras_ssl.pipeline``.
 """
-import dataclasses
 
 from absl import flags
 
 from keras_ssl.cli.image_flags import IMAGE_FLAGS, image_source
-from keras_ssl.cli.run import start
+from keras_ssl.cli.run import override, start
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
@@ -67,11 +66,6 @@ flags.DEFINE_string("backup_dir", None, "Where the per-epoch training backups go
 flags.mark_flag_as_required("output_dir")
 
 
-def _override(obj, **values):
-    values = {k: v for k, v in values.items() if v is not None}
-    return dataclasses.replace(obj, **values) if values else obj
-
-
 # Flags that only one task reads; given with the other task they are refused rather than silently ignored.
 TASK_FLAGS = {"image": IMAGE_FLAGS + ("encoder", "alpha", "ssl", "finetune_epochs", "image_size", "label_fractions"),
               "text": ("text_files", "stream_text", "text_model", "vocab_size", "seq_len")}
@@ -114,29 +108,29 @@ def config_from_flags():
         except ValueError:
             raise UserError(f"--label_fractions={','.join(FLAGS.label_fractions)} must be numbers in (0, 1], "
                             "e.g. 0.01,0.1,1") from None
-    image = _override(
+    image = override(
         image, label_fractions=fractions, ssl=FLAGS.ssl,
-        classifier=_override(image.classifier, encoder=_override(image.classifier.encoder,
-                                                                 image_size=FLAGS.image_size, alpha=FLAGS.alpha)),
-        pretrain=_override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
-                           learning_rate=FLAGS.pretrain_learning_rate),
-        finetune=_override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
-    text = _override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
-                     mlm=_override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
-                     pretrain=_override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
-                                        learning_rate=FLAGS.pretrain_learning_rate))
-    prune = _override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
-                      schedule=FLAGS.prune_schedule)
+        classifier=override(image.classifier, encoder=override(image.classifier.encoder,
+                                                               image_size=FLAGS.image_size, alpha=FLAGS.alpha)),
+        pretrain=override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                          learning_rate=FLAGS.pretrain_learning_rate),
+        finetune=override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
+    text = override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
+                    mlm=override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
+                    pretrain=override(text.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
+                                      learning_rate=FLAGS.pretrain_learning_rate))
+    prune = override(config.prune, epochs=FLAGS.prune_epochs, target_sparsity=FLAGS.target_sparsity,
+                     schedule=FLAGS.prune_schedule)
     # The search trains its own pruned candidates: --prune_epochs is how long each one trains.
-    search_prune = _override(config.search.prune, epochs=FLAGS.prune_epochs if FLAGS.recipe == "auto" else None)
-    return _override(config, output_dir=FLAGS.output_dir, **image_source(),
-                     text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
-                     recipe_file=FLAGS.recipe_file,
-                     search=_override(config.search, budget_points=FLAGS.budget_points, prune=search_prune),
-                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
-                     latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
-                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
-                     tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
+    search_prune = override(config.search.prune, epochs=FLAGS.prune_epochs if FLAGS.recipe == "auto" else None)
+    return override(config, output_dir=FLAGS.output_dir, **image_source(),
+                    text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
+                    recipe_file=FLAGS.recipe_file,
+                    search=override(config.search, budget_points=FLAGS.budget_points, prune=search_prune),
+                    seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
+                    latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
+                    num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
+                    tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
 
 
 def pipeline_from_flags(args):

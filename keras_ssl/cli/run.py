@@ -7,6 +7,7 @@ Exit codes, for every binary:
   (printed as one ``error:`` line, never a traceback).
 Anything else is a bug and keeps its traceback.
 """
+import dataclasses
 import logging
 import os
 import sys
@@ -20,6 +21,12 @@ def fail(message, code=EXIT_BAD_INPUT):
     """Ends the process with one ``error:`` line on stderr."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def override(obj, **values):
+    """``obj`` (a config dataclass) with the fields whose flag was given; values left None keep the config's."""
+    values = {k: v for k, v in values.items() if v is not None}
+    return dataclasses.replace(obj, **values) if values else obj
 
 
 def quiet_logs():

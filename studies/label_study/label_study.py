@@ -34,6 +34,8 @@ class LabelStudyConfig:
     """Seeds, label fractions and the training settings (the pipeline's image defaults)."""
     output_dir: str = "runs/label_study"
     data_path: str = ""
+    dataset: str = "digits"  # or "fashion_mnist" (keras_ssl.data.images.DATASETS)
+    pretrained: tuple = PRETRAINED  # which pretrained encoders to compare (each costs a pretraining per seed)
     seeds: tuple = (0, 1, 2)
     fractions: tuple = (0.01, 0.05, 0.1, 1.0)
     classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
@@ -47,22 +49,26 @@ class LabelStudyConfig:
 
 
 def pretrained_encoders(config, data, seed):
-    """{method: model holding the pretrained ``encoder_*`` layers}, both trained on the training images only."""
-    autoencoder = build_autoencoder(config.classifier.encoder)
-    pretrain_autoencoder(autoencoder, data.x_train, dataclasses.replace(config.pretrain, seed=seed))
-    contrastive, _ = pretrain_contrastive(config.classifier.encoder, data.x_train,
-                                          dataclasses.replace(config.contrastive, seed=seed))
-    return {"autoencoder": autoencoder, "contrastive": contrastive}
+    """{method: model holding the pretrained ``encoder_*`` layers} for ``config.pretrained``, each trained on the
+    training images only."""
+    encoders = {}
+    if "autoencoder" in config.pretrained:
+        encoders["autoencoder"] = build_autoencoder(config.classifier.encoder)
+        pretrain_autoencoder(encoders["autoencoder"], data.x_train, dataclasses.replace(config.pretrain, seed=seed))
+    encoders["contrastive"], _ = pretrain_contrastive(config.classifier.encoder, data.x_train,
+                                                      dataclasses.replace(config.contrastive, seed=seed))
+    return encoders
 
 
 def one_seed(config, seed):
     """Result rows of one seed: scratch, then probe and fine-tune of each pretrained encoder, at every fraction."""
-    data = load_images(config.data_path, image_size=config.classifier.encoder.image_size, seed=seed)
+    data = load_images(config.data_path, image_size=config.classifier.encoder.image_size, seed=seed,
+                       dataset=config.dataset)
     encoders = pretrained_encoders(config, data, seed)
     finetune = dataclasses.replace(config.finetune, seed=seed)
-    rows, _ = label_fraction_study(data, encoders["autoencoder"], config.classifier, finetune, config.fractions,
+    rows, _ = label_fraction_study(data, encoders["contrastive"], config.classifier, finetune, config.fractions,
                                    methods=("scratch",))
-    for name in PRETRAINED:
+    for name in config.pretrained:
         found, _ = label_fraction_study(data, encoders[name], config.classifier, finetune, config.fractions,
                                         methods=("linear_probe", "finetune"))
         rows += [dict(row, method=f"{name}_{row['method']}") for row in found]
@@ -107,10 +113,10 @@ def summarize(rows):
     return stats, gains
 
 
-def render(stats, gains, seeds):
+def render(stats, gains, seeds, dataset="digits"):
     """Markdown: the mean ± std table (one column per method) and the gain over scratch per fraction."""
     methods = list(dict.fromkeys(s["method"] for s in stats))
-    lines = [f"# Label-scarce study: digits, {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+    lines = [f"# Label-scarce study: {dataset}, {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
              "| labels | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for fraction in sorted({s["label_fraction"] for s in stats}):
         here = {s["method"]: s for s in stats if s["label_fraction"] == fraction}
@@ -121,6 +127,20 @@ def render(stats, gains, seeds):
     return "\n".join(lines) + "\n"
 
 
+def fashion_mnist_study(**overrides):
+    """The study on Fashion-MNIST (the benchmark's 2-conv classifier and SimCLR settings, keras_ssl/configs), 1% of
+    the labels (600 images) by default; the autoencoder is left out (SimCLR is the benchmark's pretraining)."""
+    from keras_ssl.configs import get_config
+
+    image = get_config("image", dataset="fashion_mnist").image
+    config = LabelStudyConfig(
+        dataset="fashion_mnist", pretrained=("contrastive",), fractions=(0.01,), classifier=image.classifier,
+        contrastive=dataclasses.replace(image.contrastive, verbose=0),
+        finetune=dataclasses.replace(image.finetune, verbose=0),
+        selftrain=SelfTrainConfig(epochs=5, batch_size=128, augment=image.contrastive.augment))
+    return dataclasses.replace(config, **overrides)
+
+
 def run_label_study(config):
     """Runs every seed and writes label_study.json and label_study.md (atomically, all or nothing)."""
     rows = []
@@ -128,7 +148,7 @@ def run_label_study(config):
         logging.info("label study: seed %d", seed)
         rows += one_seed(config, seed)
     stats, gains = summarize(rows)
-    markdown = render(stats, gains, config.seeds)
+    markdown = render(stats, gains, config.seeds, config.dataset)
     with staged_dir(config.output_dir) as stage:
         atomic_write_json(os.path.join(stage, "label_study.json"),
                           {"config": dataclasses.asdict(config), "rows": rows, "stats": stats, "gains": gains})
