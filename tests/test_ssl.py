@@ -5,7 +5,7 @@ from keras_ssl.models.classifier import build_classifier, load_encoder_weights
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.ssl.finetune import label_fraction_study, make_classifier, train_classifier
 from keras_ssl.ssl.pretrain import pretrain_autoencoder, pretrain_mlm
-from keras_ssl.training.fit import TrainConfig
+from keras_ssl.training.fit import TrainConfig, classification_dataset
 
 
 def test_autoencoder_pretraining_reduces_reconstruction_error(digits8, tiny_classifier_config, quiet_train):
@@ -27,8 +27,17 @@ def test_linear_probe_trains_only_the_head(digits8, tiny_classifier_config):
 
 def test_min_steps_gives_tiny_label_sets_enough_training():
     config = TrainConfig(epochs=5, batch_size=64, min_steps=100)
-    assert config.epochs_for(14) == 100  # 1 step per epoch
-    assert config.epochs_for(6400) == 5
+    assert config.schedule_for(14) == (5, 20)  # 1 step per pass: 20 passes in each of the 5 epochs
+    assert config.schedule_for(6400) == (5, 1)
+    # An epoch of 3 passes holds every example 3 times, each pass in its own order, and the next epoch differs.
+    x, y = np.arange(14, dtype=np.float32)[:, None], np.arange(14)
+    ds = classification_dataset(x, y, batch_size=8, seed=0, passes=3)
+    assert ds.cardinality().numpy() == 6
+    first = np.concatenate([batch_y.numpy() for _, batch_y in ds])
+    second = np.concatenate([batch_y.numpy() for _, batch_y in ds])
+    passes = first.reshape(3, 14)
+    assert all(sorted(p) == list(range(14)) for p in passes) and len({tuple(p) for p in passes}) == 3
+    assert sorted(second) == sorted(first) and not np.array_equal(first, second)
 
 
 def test_label_fraction_study_reports_every_method(digits8, tiny_classifier_config):

@@ -16,26 +16,33 @@ from keras_ssl.base.keras import tf, tf_keras
 EPOCH_ATTRIBUTE = "keras_ssl_epoch"  # the tf.Variable a keyed dataset reads its epoch from
 
 
-def keyed_batches(num_examples, batch_size, seed, shuffle=True):
-    """(dataset of (indices, epoch, step) batches for one pass, epoch variable).
+def keyed_batches(num_examples, batch_size, seed, shuffle=True, passes=1):
+    """(dataset of (indices, epoch, step) batches for one epoch of ``passes`` passes over the data, epoch variable).
 
-    The pass's order is a stateless permutation of ``num_examples`` seeded by (seed, epoch); the cardinality is
-    known (Keras progress bars and the pruning schedule need it).
+    Each pass's order is a stateless permutation of ``num_examples`` seeded by (seed, epoch * passes + pass); the
+    cardinality is known (Keras progress bars and the pruning schedule need it).  ``passes`` > 1 makes one Keras
+    epoch of a tiny data set long enough to be worth its fixed cost (callbacks, backup, a new iterator).
     """
     with tf.device("/cpu:0"):
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-    steps = max(1, math.ceil(num_examples / batch_size))
+    steps_per_pass = max(1, math.ceil(num_examples / batch_size))
+    steps = steps_per_pass * passes
     seed = tf.constant(seed, tf.int64)
 
-    def one_pass(_):
+    def one_epoch(_):
         epoch = epoch_var.assign_add(1) - 1
-        order = tf.range(num_examples, dtype=tf.int32)
-        if shuffle:
-            order = tf.argsort(tf.random.stateless_uniform([num_examples], tf.stack([seed, epoch])))
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        def one_pass(index):
+            order = tf.range(num_examples, dtype=tf.int32)
+            if shuffle:
+                key = epoch * passes + index
+                order = tf.argsort(tf.random.stateless_uniform([num_examples], tf.stack([seed, key])))
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        batches = tf.data.Dataset.range(passes).flat_map(one_pass)
         return tf.data.Dataset.zip((batches, tf.data.Dataset.range(steps))).map(lambda idx, step: (idx, epoch, step))
 
-    ds = tf.data.Dataset.range(1).flat_map(one_pass).apply(tf.data.experimental.assert_cardinality(steps))
+    ds = tf.data.Dataset.range(1).flat_map(one_epoch).apply(tf.data.experimental.assert_cardinality(steps))
     return ds, epoch_var
 
 
@@ -50,10 +57,11 @@ def with_epoch(dataset, epoch_var):
     return dataset
 
 
-def array_dataset(arrays, batch_size, seed=0, shuffle=True):
-    """Batches of a tuple of same-length numpy ``arrays``, reshuffled each epoch in a (seed, epoch)-keyed order."""
+def array_dataset(arrays, batch_size, seed=0, shuffle=True, passes=1):
+    """Batches of a tuple of same-length numpy ``arrays``, reshuffled each pass in a (seed, epoch)-keyed order;
+    ``passes`` passes per epoch."""
     tensors = tuple(tf.constant(a) for a in arrays)
-    ds, epoch_var = keyed_batches(len(arrays[0]), batch_size, seed, shuffle)
+    ds, epoch_var = keyed_batches(len(arrays[0]), batch_size, seed, shuffle, passes)
     ds = ds.map(lambda idx, epoch, step: tuple(tf.gather(t, idx) for t in tensors))
     return ds, epoch_var
 

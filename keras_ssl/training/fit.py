@@ -28,13 +28,13 @@ class FitFields:
 class TrainConfig(FitFields):
     """Settings for one Keras training stage; invalid values raise UserError.
 
-    ``min_steps`` raises the epoch count for small datasets (see ``epochs_for``); ``log_dir`` enables TensorBoard;
+    ``min_steps`` lengthens the epochs of small datasets (see ``schedule_for``); ``log_dir`` enables TensorBoard;
     ``backup_dir`` per-epoch backups that let a killed fit resume (one folder per fit: it holds one model's state).
     """
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
-    # Tiny label subsets still get this many optimizer steps (1% of digits is one batch per epoch).
+    # Tiny label subsets still get this many optimizer steps (1% of digits is one batch per pass).
     min_steps: int = 0
     seed: int = 0
     verbose: int = 2
@@ -45,10 +45,13 @@ class TrainConfig(FitFields):
         if not self.learning_rate > 0:
             raise UserError(f"learning_rate={self.learning_rate} must be positive")
 
-    def epochs_for(self, num_examples):
-        """Epochs to train on ``num_examples``: ``epochs``, or more if needed to reach ``min_steps`` steps."""
-        steps_per_epoch = max(1, math.ceil(num_examples / self.batch_size))
-        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+    def schedule_for(self, num_examples):
+        """(epochs, passes over the data per epoch) to train on ``num_examples``: ``epochs`` epochs, each of enough
+        passes that together they reach ``min_steps`` steps.  Repeating a tiny subset within an epoch rather than
+        running hundreds of one-step epochs: every Keras epoch has a fixed cost (callbacks, a backup, a new
+        iterator), which dominated the demo's label-fraction study (docs/results.md)."""
+        steps_per_pass = max(1, math.ceil(num_examples / self.batch_size))
+        return self.epochs, max(1, math.ceil(self.min_steps / (steps_per_pass * self.epochs)))
 
 
 def tensorboard(log_dir, *extra):
@@ -67,10 +70,11 @@ def fit_callbacks(config, data=None, logs=True):
     return callbacks
 
 
-def classification_dataset(x, y, batch_size, seed=0, shuffle=True):
-    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each epoch when ``shuffle``, in an order
-    keyed on (seed, epoch) so a resumed fit sees the same batches (see ``keras_ssl.data.epochs``)."""
-    ds, epoch_var = array_dataset((x.astype(np.float32), y.astype(np.int64)), batch_size, seed, shuffle)
+def classification_dataset(x, y, batch_size, seed=0, shuffle=True, passes=1):
+    """Batched (float32 images, int64 labels) tf.data pipeline, reshuffled each pass when ``shuffle``, in an order
+    keyed on (seed, epoch) so a resumed fit sees the same batches (see ``keras_ssl.data.epochs``); ``passes``
+    passes over the data make one epoch."""
+    ds, epoch_var = array_dataset((x.astype(np.float32), y.astype(np.int64)), batch_size, seed, shuffle, passes)
     return with_epoch(shard_by_data(ds.prefetch(tf.data.AUTOTUNE)), epoch_var)  # multi-worker: shard by element
 
 
