@@ -246,6 +246,12 @@ def test_overrides_from_flags_reach_the_config():
     assert _config_from("--label_fractions=0.05,0.5").image.label_fractions == (0.05, 0.5, 1.0)
     auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2")
     assert auto.search.prune.epochs == 3 and auto.prune.epochs == 3 and auto.search.budget_points == 2
+    mobile = _config_from("--encoder=mobilenet_v2", "--alpha=0.5", "--image_dir=photos").image
+    assert (mobile.classifier.encoder.architecture, mobile.classifier.encoder.alpha) == ("mobilenet_v2", 0.5)
+    assert mobile.classifier.encoder.image_size == 32 and mobile.ssl == "contrastive"
+    fashion = _config_from("--dataset=fashion_mnist", "--image_size=32")
+    assert fashion.dataset == "fashion_mnist" and fashion.recipe == "auto"
+    assert fashion.image.classifier.encoder.image_size == 32 and fashion.image.classifier.encoder.widths == (32, 64)
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -256,6 +262,8 @@ def test_overrides_from_flags_reach_the_config():
     (["--task=text", "--image_size=8", "--finetune_epochs=2"],
      "--finetune_epochs, --image_size only apply to --task=image"),
     (["--task=image", "--stream_text"], "--stream_text only applies to --task=text"),
+    (["--task=text", "--dataset=fashion_mnist"], "--dataset only applies to --task=image"),
+    (["--dataset=fashion_mnist", "--image_dir=photos"], "--image_dir and --dataset=fashion_mnist each name"),
 ])
 def test_flags_the_recipe_would_ignore_are_refused(args, fragment):
     from keras_ssl.base.errors import UserError
