@@ -317,3 +317,13 @@ def test_rgb_image_folder_runs_end_to_end_with_3_channel_artifacts(tmp_path):
         assert model.input_shape == (8, 8, 3), name
     assert "int8" in rows["tflite_int8"]["tensor_dtypes"] and rows["tflite_int8"]["xnnpack"]["fully_delegated"]
     assert open(os.path.join(out, "artifacts", "labels.txt")).read() == "green\nred\n"
+    # The benchmark binary scores the 3-channel artifact on the same folder's test split, as the pipeline did.
+    from keras_ssl.benchmark.harness import BenchmarkConfig
+    from keras_ssl.jobs.benchmark_job import BenchmarkRequest, run_benchmark
+
+    output_json = str(tmp_path / "bench.json")
+    run_benchmark(BenchmarkRequest(graphs=[os.path.join(out, "artifacts", rows["tflite_int8"]["path"])],
+                                   config=BenchmarkConfig(num_runs=5, warmup_runs=1), task="image",
+                                   image_dir=str(tmp_path / "photos"), output_json=output_json))
+    bench = json.load(open(output_json))
+    assert bench["graphs"][0]["accuracy"] == rows["tflite_int8"]["accuracy"] and bench["machine"]["isa"] is not None

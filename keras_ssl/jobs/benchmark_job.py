@@ -7,6 +7,7 @@ from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text
+from keras_ssl.base.machine import machine_info, machine_line
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.harness import BenchmarkConfig, add_ratios, benchmark
 from keras_ssl.benchmark.output import sweep_table, table, write_csv
@@ -107,7 +108,7 @@ def run_benchmark(request):
                 config = dataclasses.replace(request.config, num_threads=threads, batch_size=batch)
                 sweep += [{k: r[k] for k in ("graph", "num_threads", "batch_size", "p50", "mean", "std", "p90")}
                           for r in benchmark(request.graphs, config)]
-    parts = [table(results)]
+    parts = [f"On {machine_line()}:", "", table(results)]
     if sweep:
         parts += ["", sweep_table(sweep)]
     claims = claims_markdown(reports) if reports else None
@@ -118,7 +119,7 @@ def run_benchmark(request):
                      f"latency, batch {request.config.batch_size}, {request.config.num_threads} thread(s)")
     if request.output_json:
         payload = {"config": dataclasses.asdict(request.config), "baseline": results[base_index]["graph"],
-                   "graphs": results, "sweep": sweep}
+                   "graphs": results, "sweep": sweep, "machine": machine_info()}
         if reports:
             _write_report_extras(reports, request.output_json, claims, payload)
         atomic_write_json(request.output_json, payload)
