@@ -137,7 +137,7 @@ def fashion_mnist_study(**overrides):
         dataset="fashion_mnist", pretrained=("contrastive",), fractions=(0.01,), classifier=image.classifier,
         contrastive=dataclasses.replace(image.contrastive, verbose=0),
         finetune=dataclasses.replace(image.finetune, verbose=0),
-        selftrain=SelfTrainConfig(epochs=5, batch_size=128, augment=image.contrastive.augment))
+        selftrain=SelfTrainConfig(epochs=3, batch_size=128, pca_dims=128, augment=image.contrastive.augment))
     return dataclasses.replace(config, **overrides)
 
 
