@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from keras_ssl.base.errors import UserError
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.classifier import build_classifier, load_encoder_weights
 from keras_ssl.models.conv_autoencoder import build_autoencoder
@@ -23,6 +25,15 @@ def test_linear_probe_trains_only_the_head(digits8, tiny_classifier_config):
     for a, b in zip(before, probe.get_layer("encoder_conv0").get_weights()):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(head_before, probe.get_layer("logits").get_weights()[0])
+
+
+def test_cosine_schedule_decays_the_rate_over_the_fit(digits8, tiny_classifier_config):
+    model = build_classifier(tiny_classifier_config)
+    config = TrainConfig(epochs=2, batch_size=64, learning_rate=1e-3, lr_schedule="cosine", verbose=0)
+    train_classifier(model, digits8.x_train[:128], digits8.y_train[:128], config)
+    assert int(model.optimizer.iterations) == 4 and float(model.optimizer.learning_rate) < 2e-4
+    with pytest.raises(UserError, match="unknown lr_schedule 'linear'"):
+        TrainConfig(lr_schedule="linear")
 
 
 def test_min_steps_gives_tiny_label_sets_enough_training():

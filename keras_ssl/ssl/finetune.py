@@ -18,9 +18,9 @@ METHODS = ("scratch", "linear_probe", "finetune")
 
 def train_classifier(model, x, y, config):
     """Fits a logits classifier on (x, y); runs at least ``config.min_steps`` steps however few labels there are."""
-    compile_for_logits(model, config.learning_rate)
     epochs, passes = config.schedule_for(len(x))
     ds = classification_dataset(x, y, config.batch_size, seed=config.seed, passes=passes)
+    compile_for_logits(model, config.learning_rate_for(epochs * int(ds.cardinality())))
     return model.fit(ds, epochs=epochs, verbose=config.verbose,
                      callbacks=fit_callbacks(config, ds)).history
 

@@ -24,6 +24,9 @@ class FitFields:
     backup_dir: str = ""
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclasses.dataclass
 class TrainConfig(FitFields):
     """Settings for one Keras training stage; invalid values raise UserError.
@@ -36,6 +39,9 @@ class TrainConfig(FitFields):
     learning_rate: float = 1e-3
     # Tiny label subsets still get this many optimizer steps (1% of digits is one batch per pass).
     min_steps: int = 0
+    # "cosine": the rate decays to 0 over the fit (Keras' CosineDecay).  On Fashion-MNIST it lifted the 2-conv
+    # classifier from 91.1% to 92.1% test accuracy in 15 epochs (docs/results.md).
+    lr_schedule: str = "constant"
     seed: int = 0
     verbose: int = 2
 
@@ -44,6 +50,14 @@ class TrainConfig(FitFields):
             raise UserError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be positive")
         if not self.learning_rate > 0:
             raise UserError(f"learning_rate={self.learning_rate} must be positive")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"unknown lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
+
+    def learning_rate_for(self, total_steps):
+        """What the optimizer takes: the constant rate, or a schedule over ``total_steps`` steps."""
+        if self.lr_schedule == "cosine":
+            return tf_keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=max(1, total_steps))
+        return self.learning_rate
 
     def schedule_for(self, num_examples):
         """(epochs, passes over the data per epoch) to train on ``num_examples``: ``epochs`` epochs, each of enough
@@ -79,7 +93,8 @@ def classification_dataset(x, y, batch_size, seed=0, shuffle=True, passes=1):
 
 
 def compile_for_logits(model, learning_rate, sparse_weighted=False):
-    """Compiles a logits model for sparse labels; ``sparse_weighted`` counts accuracy only where weight > 0 (MLM)."""
+    """Compiles a logits model for sparse labels; ``sparse_weighted`` counts accuracy only where weight > 0 (MLM).
+    ``learning_rate`` is a number or a Keras schedule."""
     metric = tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
