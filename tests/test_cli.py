@@ -38,6 +38,12 @@ def test_helpshort_lists_the_binarys_own_flags(command, flag):
     assert result.returncode == 0 and f"--{flag}" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
 
 
+@pytest.mark.parametrize("name", ["pipeline", "export", "benchmark"])
+def test_helpshort_lists_the_shared_image_flags(name):
+    result = _run([sys.executable, "-m", f"experiments.{name}"], "--helpshort")
+    assert result.returncode == 0 and all(f"--{flag}" in result.stdout for flag in ("data_path", "dataset", "image_dir"))
+
+
 @pytest.mark.parametrize("module", list(MODULES))
 @pytest.mark.parametrize("bad", [["--no_such_flag=1"], ["--output_dir=/tmp/x", "stray"]], ids=["flag", "argument"])
 def test_bad_usage_is_one_error_line_and_exit_2(module, bad):

@@ -6,10 +6,12 @@ Graphs are timed interleaved in rounds; ratios are against --baseline (default: 
 """
 from absl import flags
 
+from keras_ssl.cli import image_flags
 from keras_ssl.cli.image_flags import image_source
 from keras_ssl.cli.run import start
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(image_flags)  # --data_path, --dataset, --image_dir in this binary's --helpshort
 flags.DEFINE_list("graph", None, ".tflite, .keras, .h5, .onnx files or SavedModel folders to time, comma separated.")
 flags.DEFINE_integer("num_runs", 200, "Timed inferences per graph.")
 flags.DEFINE_integer("warmup_runs", 20, "Untimed inferences per graph before timing.")

@@ -8,10 +8,12 @@ Exit status: 0 when every requested artifact was written and passed validation, 
 """
 from absl import flags
 
+from keras_ssl.cli import image_flags
 from keras_ssl.cli.image_flags import image_source
 from keras_ssl.cli.run import EXIT_FAILED, fail, start
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(image_flags)  # --data_path, --dataset, --image_dir in this binary's --helpshort
 flags.DEFINE_string("model", None, "A .keras/.h5 file (plain, pruned or QAT) or a SavedModel folder.")
 flags.DEFINE_string("output_dir", None, "Folder for the artifacts, their manifests and export_report.{json,md}.")
 flags.DEFINE_list("modes", ["float32", "float16", "dynamic", "int8", "int8_io"],

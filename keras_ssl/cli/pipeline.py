@@ -7,10 +7,12 @@ Flags only override the config from ``keras_ssl/configs``; the work happens in `
 
 from absl import flags
 
+from keras_ssl.cli import image_flags
 from keras_ssl.cli.image_flags import IMAGE_FLAGS, image_source
 from keras_ssl.cli.run import override, start
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(image_flags)  # --data_path, --dataset, --image_dir in this binary's --helpshort
 flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
 flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
 flags.DEFINE_enum("encoder", None, ["conv", "mobilenet_v2"], "Image encoder: the small conv encoder, or Keras' "
