@@ -41,7 +41,8 @@ def test_helpshort_lists_the_binarys_own_flags(command, flag):
 @pytest.mark.parametrize("name", ["pipeline", "export", "benchmark"])
 def test_helpshort_lists_the_shared_image_flags(name):
     result = _run([sys.executable, "-m", f"experiments.{name}"], "--helpshort")
-    assert result.returncode == 0 and all(f"--{flag}" in result.stdout for flag in ("data_path", "dataset", "image_dir"))
+    flags = ("data_path", "dataset", "image_dir")
+    assert result.returncode == 0 and all(f"--{flag}" in result.stdout for flag in flags)
 
 
 @pytest.mark.parametrize("module", list(MODULES))
