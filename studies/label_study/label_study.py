@@ -36,6 +36,7 @@ class LabelStudyConfig:
     data_path: str = ""
     dataset: str = "digits"  # or "fashion_mnist" (keras_ssl.data.images.DATASETS)
     pretrained: tuple = PRETRAINED  # which pretrained encoders to compare (each costs a pretraining per seed)
+    self_training: bool = True  # the two self-training rows (each spreads labels over a graph of every image)
     seeds: tuple = (0, 1, 2)
     fractions: tuple = (0.01, 0.05, 0.1, 1.0)
     classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
@@ -72,12 +73,13 @@ def one_seed(config, seed):
         found, _ = label_fraction_study(data, encoders[name], config.classifier, finetune, config.fractions,
                                         methods=("linear_probe", "finetune"))
         rows += [dict(row, method=f"{name}_{row['method']}") for row in found]
-    rows += selftrain_rows(config, data, encoders["contrastive"], seed, "contrastive_selftrain")
-    # The same self-training on an untrained encoder: what the unlabeled images give without any pretraining, so
-    # the table separates the pretraining's share of the gain from the self-training's.
-    tf_keras.utils.set_random_seed(seed)
-    untrained = build_contrastive(config.classifier.encoder, config.contrastive)
-    rows += selftrain_rows(config, data, untrained, seed, "scratch_selftrain")
+    if config.self_training:
+        rows += selftrain_rows(config, data, encoders["contrastive"], seed, "contrastive_selftrain")
+        # The same self-training on an untrained encoder: what the unlabeled images give without any pretraining,
+        # so the table separates the pretraining's share of the gain from the self-training's.
+        tf_keras.utils.set_random_seed(seed)
+        untrained = build_contrastive(config.classifier.encoder, config.contrastive)
+        rows += selftrain_rows(config, data, untrained, seed, "scratch_selftrain")
     return [dict(row, seed=seed) for row in rows]
 
 
@@ -129,12 +131,14 @@ def render(stats, gains, seeds, dataset="digits"):
 
 def fashion_mnist_study(**overrides):
     """The study on Fashion-MNIST (the benchmark's 2-conv classifier and SimCLR settings, keras_ssl/configs), 1% of
-    the labels (600 images) by default; the autoencoder is left out (SimCLR is the benchmark's pretraining)."""
+    the labels (600 images) by default.  The autoencoder is left out (SimCLR is the benchmark's pretraining), and
+    so is self-training: on seed 0 it scored 76.6% at 1%, below plain fine-tuning's 81.3% (README of the study)."""
     from keras_ssl.configs import get_config
 
     image = get_config("image", dataset="fashion_mnist").image
     config = LabelStudyConfig(
-        dataset="fashion_mnist", pretrained=("contrastive",), fractions=(0.01,), classifier=image.classifier,
+        dataset="fashion_mnist", pretrained=("contrastive",), self_training=False, fractions=(0.01,),
+        classifier=image.classifier,
         contrastive=dataclasses.replace(image.contrastive, verbose=0),
         finetune=dataclasses.replace(image.finetune, verbose=0),
         selftrain=SelfTrainConfig(epochs=3, batch_size=128, pca_dims=128, augment=image.contrastive.augment))

@@ -15,6 +15,7 @@ flags.DEFINE_integer("contrastive_epochs", None, "SimCLR pretraining epochs (dig
 flags.DEFINE_integer("pretrain_epochs", None, "Autoencoder pretraining epochs (digits: 15).", lower_bound=1)
 flags.DEFINE_integer("selftrain_epochs", None, "Self-training epochs over every training image (digits: 30).",
                      lower_bound=1)
+flags.DEFINE_bool("self_training", None, "Add the two self-training rows (digits: on; fashion_mnist: off).")
 flags.DEFINE_integer("selftrain_neighbors", None, "Neighbours per image in the graph labels spread on (20).",
                      lower_bound=1)
 flags.DEFINE_string("data_path", None, "Local MNIST file in the Keras mnist.npz format (default: embedded digits).")
@@ -38,7 +39,7 @@ def study_from_flags(args):
         raise UserError("--data_path and --dataset=fashion_mnist each name the images to use: give only one")
     config = fashion_mnist_study() if FLAGS.dataset == "fashion_mnist" else LabelStudyConfig()
     config = override(config, output_dir=FLAGS.output_dir, data_path=FLAGS.data_path, seeds=seeds,
-                      fractions=fractions)
+                      fractions=fractions, self_training=FLAGS.self_training)
     return run_label_study(override(
         config, pretrain=override(config.pretrain, epochs=FLAGS.pretrain_epochs),
         contrastive=override(config.contrastive, epochs=FLAGS.contrastive_epochs),
