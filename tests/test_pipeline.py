@@ -172,26 +172,6 @@ def test_bad_flags_fail_fast_with_a_clear_message(tmp_path, args, fragment):
     assert not (tmp_path / "out").exists()
 
 
-def _bad_npz(tmp_path):
-    path = tmp_path / "mnist.npz"
-    path.write_bytes(b"corrupt")
-    return ["--task=image", f"--data_path={path}"], "cannot read MNIST file"
-
-
-def _empty_text(tmp_path):
-    path = tmp_path / "empty.txt"
-    path.write_text("")
-    return ["--task=text", f"--text_files={path}"], "corpus is empty"
-
-
-def _missing_npz(tmp_path):
-    return ["--task=image", f"--data_path={tmp_path / 'nope.npz'}"], "MNIST file not found"
-
-
-def _bad_fractions(tmp_path):
-    return ["--task=image", "--label_fractions=0.1,lots"], "--label_fractions"
-
-
 def _run_in_process(capsys, *args):
     """The binary's own flag parsing and error handling (keras_ssl.cli.run), in this process: no second TensorFlow
     start-up per case. Returns (exit code, stderr)."""
@@ -207,15 +187,81 @@ def _run_in_process(capsys, *args):
     return ended.value.code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("make_case", [_bad_npz, _empty_text, _missing_npz, _bad_fractions])
-def test_bad_data_gives_one_line_and_leaves_nothing(tmp_path, make_case, capsys):
-    args, fragment = make_case(tmp_path)
-    out = tmp_path / "run"
-    code, stderr = _run_in_process(capsys, *args, "--quick", f"--output_dir={out}")
-    assert code == 2
+def _npz(tmp_path, x_train=None, y_train=None):
+    """A tiny mnist.npz (two classes, uint8) with one array replaced."""
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (40, 8, 8)).astype(np.uint8), "y_train": np.arange(40) % 2,
+              "x_test": rng.integers(0, 256, (10, 8, 8)).astype(np.uint8), "y_test": np.arange(10) % 2}
+    arrays.update({k: v for k, v in (("x_train", x_train), ("y_train", y_train)) if v is not None})
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    return [f"--data_path={tmp_path / 'mnist.npz'}", "--image_size=8"]
+
+
+def _recipe_file(tmp_path, text):
+    (tmp_path / "recipe.json").write_text(text)
+    return f"--recipe_file={tmp_path / 'recipe.json'}"
+
+
+def _nan_pixel(tmp_path):
+    x = np.random.default_rng(0).random((40, 8, 8)).astype(np.float32)
+    x[7, 3, 3] = np.nan
+    return _npz(tmp_path, x_train=x), "x_train[7] has a NaN"
+
+
+def _text_folder(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    return ["--task=text", f"--text_files={tmp_path / 'corpus'}"], "is a folder, not a file"
+
+
+def _busy_output(tmp_path):
+    """The output folder's lock held by another process (the fixture-less form of test_output_lock's holder)."""
+    import fcntl
+    fd = os.open(tmp_path / ".run.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # released when this process ends; the run below is this process: not reentrant
+    os.write(fd, b"process 4242 (pipeline)")
+    return [], "in use by process 4242"
+
+
+# Each case: (tmp_path → (args, the fragment the one error line must hold)).
+BAD_INPUT = {
+    "corrupt_npz": lambda t: ([f"--data_path={(t / 'mnist.npz').write_bytes(b'corrupt') and t / 'mnist.npz'}"],
+                              "cannot read MNIST file"),
+    "missing_npz": lambda t: ([f"--data_path={t / 'nope.npz'}"], "MNIST file not found"),
+    "npz_is_a_folder": lambda t: ([f"--data_path={t}"], "is a folder, not a file"),
+    "nan_pixel": _nan_pixel,
+    "labels_out_of_range": lambda t: (_npz(t, y_train=np.arange(40) % 2 + 10), "y_train[0] = 10 is outside [0, 10)"),
+    "string_labels": lambda t: (_npz(t, y_train=np.array([str(i % 2) for i in range(40)])), "labels must be integers"),
+    "float_labels": lambda t: (_npz(t, y_train=(np.arange(40) % 2).astype(np.float32)), "labels must be integers"),
+    "negative_pixels": lambda t: (_npz(t, x_train=-np.ones((40, 8, 8), np.float32)), "outside [0, 255]"),
+    "lengths_differ": lambda t: (_npz(t, y_train=np.arange(39) % 2), "with N > 0"),
+    "single_class": lambda t: (_npz(t, y_train=np.zeros(40, np.int64)), "single class"),
+    "empty_text": lambda t: (["--task=text", f"--text_files={(t / 'e.txt').write_text('') or t / 'e.txt'}"],
+                             "corpus is empty"),
+    "text_is_a_folder": _text_folder,
+    "bad_fractions": lambda t: (["--label_fractions=0.1,lots"], "--label_fractions"),
+    "image_recipe_on_text": lambda t: (["--task=text", "--recipe=channels-finetune"], "for the image task"),
+    "truncated_recipe_file": lambda t: ([_recipe_file(t, '{"name": "x", "steps": [')], "cannot read recipe file"),
+    "unknown_step_kind": lambda t: ([_recipe_file(t, '{"name": "x", "steps": [{"kind": "fold"}]}')],
+                                    "unknown kind 'fold'"),
+    "image_step_on_text": lambda t: (["--task=text", _recipe_file(
+        t, '{"name": "x", "steps": [{"kind": "channel_prune", "config": {}}]}')], "image task only"),
+    "bool_flag_with_value": lambda t: (["--nooverwrite=3"], "does not take an argument"),
+    "huge_batch": lambda t: (["--batch_size=2000000000"], "--batch_size"),
+    "unwritable_parent": lambda t: (["--output_dir=/proc/keras_ssl_test/run"], "cannot write under /proc"),
+    "busy_output": _busy_output,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2_and_leaves_the_filesystem_untouched(tmp_path, case, capsys):
+    args, fragment = BAD_INPUT[case](tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    output = [] if any(a.startswith("--output_dir") for a in args) else [f"--output_dir={tmp_path / 'run'}"]
+    code, stderr = _run_in_process(capsys, *args, "--quick", *output)
     lines = _error_lines(stderr)
-    assert len(lines) == 1 and fragment in lines[0] and lines[0].startswith("error: ")
-    assert not out.exists() and not [p for p in os.listdir(tmp_path) if "staging" in p]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr
+    assert fragment in lines[0], lines[0]
+    assert sorted(os.listdir(tmp_path)) == before  # no output, backup, staging folder or lock file
 
 
 def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):

@@ -1,11 +1,21 @@
 """Atomic writes: a killed or failed run never leaves a half-written file that a later run trusts."""
 import contextlib
+import glob
 import json
 import os
 import shutil
 import tempfile
 
 from keras_ssl.base.errors import UserError
+from keras_ssl.base.output_lock import output_lock
+
+
+def require_file(path, what, hint):
+    """UserError unless ``path`` is an existing file: ``<what> not found: <path> (<hint>)``, or that it is a folder."""
+    if os.path.isdir(path):
+        raise UserError(f"{what} {path} is a folder, not a file ({hint})")
+    if not os.path.isfile(path):
+        raise UserError(f"{what} not found: {path} ({hint})")
 
 
 def atomic_write_bytes(path, data):
@@ -35,17 +45,34 @@ def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def remove_stale_staging(final_dir):
+    """Deletes the staging folders (``.<name>.staging-*`` beside ``final_dir``) that killed runs left: a kill skips
+    their cleanup.  Call it only while holding ``output_lock(final_dir)``, which proves no live run owns them."""
+    final_dir = os.path.abspath(final_dir)
+    for path in glob.glob(os.path.join(os.path.dirname(final_dir), "." + os.path.basename(final_dir) + ".staging-*")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged_dir(final_dir):
     """Yields a private staging folder; on success its contents are moved into ``final_dir``, on error deleted.
 
     Used for a whole run's outputs (report, plots, artifacts), so a failure halfway leaves ``final_dir`` as it was.
-    Files are moved one by one with ``os.replace`` (atomic per file, same file system).
+    Files are moved one by one with ``os.replace`` (atomic per file, same file system).  ``final_dir``'s lock
+    (``output_lock``) is held throughout, and staging folders that killed runs left beside it are removed first.
     """
     final_dir = os.path.abspath(final_dir)
-    parent = os.path.dirname(final_dir)
     if os.path.exists(final_dir) and not os.path.isdir(final_dir):
         raise UserError(f"output folder {final_dir} is an existing file: choose another --output_dir")
+    with output_lock(final_dir):
+        remove_stale_staging(final_dir)
+        with _staging(final_dir) as staging:
+            yield staging
+
+
+@contextlib.contextmanager
+def _staging(final_dir):
+    parent = os.path.dirname(final_dir)
     try:
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(final_dir) + ".staging-")

@@ -19,7 +19,8 @@ flags.DEFINE_integer("rounds", 5, "Interleaving rounds: each runs num_runs/round
 flags.DEFINE_float("max_secs", 0.0, "Stop timing a graph after this many seconds (0 = no limit).")
 flags.DEFINE_integer("num_threads", 1, "Threads for the interpreter / runtime.")
 flags.DEFINE_bool("use_xnnpack", True, "Use LiteRT's default XNNPACK delegate (.tflite only).")
-flags.DEFINE_integer("batch_size", 1, "Inputs per inference (models with a fixed batch of 1 only take 1).")
+flags.DEFINE_integer("batch_size", 1, "Inputs per inference (models with a fixed batch of 1 only take 1).",
+                     lower_bound=1, upper_bound=65536)
 flags.DEFINE_string("baseline", None, "Which graph ratios are against (a --graph entry or its file name).")
 flags.DEFINE_enum("task", None, ["image", "text"], "Measure accuracy on this task's test split too.")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")

@@ -46,12 +46,13 @@ flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining 
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
 flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning: the default recipe's pruned row, the "
                      "named recipes' pruning steps and, with --recipe=auto, each search candidate.", lower_bound=1)
-flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 1), of the default recipe's "
+flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 0.99], of the default recipe's "
                    "pruned row; named recipes and --recipe=auto set their own (refused with them).", lower_bound=0.0,
                    upper_bound=0.99)
 flags.DEFINE_enum("prune_schedule", None, ["polynomial", "constant"], "Pruning schedule (the default recipe's "
                   "pruned row and the named recipes that prune to a target).")
-flags.DEFINE_integer("batch_size", None, "Global training batch size (all replicas together).", lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Global training batch size (all replicas together), at most 65536.",
+                     lower_bound=1, upper_bound=65536)
 flags.DEFINE_integer("image_size", None, "Images are resized to this square size (multiple of 4).", lower_bound=8)
 flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-pretrained study, e.g. 0.01,0.1,1.")
 flags.DEFINE_integer("vocab_size", None, "Text vocabulary size, special tokens included.", lower_bound=4)

@@ -46,7 +46,7 @@ def parse_flags(argv, takes_command=False):
 
     try:
         rest = flags.FLAGS(argv)
-    except flags.Error as e:
+    except (flags.Error, ValueError) as e:  # absl raises ValueError for a value given to a boolean flag
         fail(f"{e} (see --helpshort)")
     except SystemExit:
         # absl prints the asked-for help, then exits 1; asking for help is a success.

@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
+from keras_ssl.base.errors import UserError
+
 NUM_CLASSES = 10
 
 DIGIT_NAMES = tuple(str(c) for c in range(NUM_CLASSES))
@@ -38,6 +40,35 @@ class ImageData:
     def num_classes(self):
         """The number of class names: a property of the data set, not counted from the labels."""
         return len(self.class_names)
+
+
+def check_arrays(x, y, where, num_classes=NUM_CLASSES):
+    """UserError, naming ``where`` (e.g. ``mnist.npz: x_train``), the field and the first bad index, unless ``x``
+    holds finite numeric pixels in [0, 255] and ``y`` integer labels in [0, num_classes) of at least two classes."""
+    field_y = where.replace("x_", "y_")
+    if not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"{where} has dtype {x.dtype}: pixels must be numbers (uint8 0..255 or float 0..1)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{field_y} has dtype {y.dtype}: labels must be integers 0..{num_classes - 1}, not cast from "
+                        "strings or floats; convert them when writing the file")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)) if x.dtype.kind == "f" else []
+    if len(bad):
+        raise UserError(f"{where}[{bad[0]}] has a NaN or infinite pixel ({len(bad)} images do): fix or drop them")
+    outside = np.flatnonzero((x.reshape(len(x), -1).min(axis=1) < 0) | (x.reshape(len(x), -1).max(axis=1) > 255))
+    if len(outside):
+        raise UserError(f"{where}[{outside[0]}] has pixels outside [0, 255]: use uint8 0..255 or float 0..1")
+    wrong = np.flatnonzero((y < 0) | (y >= num_classes))
+    if len(wrong):
+        raise UserError(f"{field_y}[{wrong[0]}] = {y[wrong[0]]} is outside [0, {num_classes}) ({len(wrong)} labels "
+                        f"are): relabel the classes 0..{num_classes - 1}")
+    if len(np.unique(y)) < 2:
+        raise UserError(f"{field_y} holds a single class ({y[0]}): a classifier needs at least two")
+
+
+def pixel_scale(x):
+    """What the pixels are divided by to land in [0, 1]: 255 for uint8, or for floats whose maximum is above 1
+    (0..255 values); 1 for floats in [0, 1].  Call it after ``check_arrays`` (a NaN would hide the maximum)."""
+    return 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
 
 
 def resize_images(images, size):

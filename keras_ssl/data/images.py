@@ -5,7 +5,6 @@ shape (N, size, size, channels), int labels, class names), so every model and re
 them.  No TensorFlow here: loading stays fast and testable on its own.
 """
 import dataclasses
-import os
 import zipfile
 
 import numpy as np
@@ -13,7 +12,8 @@ from sklearn import datasets as sk_datasets
 from sklearn import model_selection
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.data.image_data import ImageData, resize_images
+from keras_ssl.base.io_utils import require_file
+from keras_ssl.data.image_data import ImageData, check_arrays, pixel_scale, resize_images
 
 
 def load_digits(image_size=16, test_fraction=0.2, seed=0):
@@ -31,9 +31,11 @@ def load_digits(image_size=16, test_fraction=0.2, seed=0):
 
 
 def load_mnist_npz(path, image_size=28, max_train=None, max_test=None):
-    """Reads a local MNIST file in the Keras ``mnist.npz`` format (x_train, y_train, x_test, y_test; uint8 0..255)."""
-    if not os.path.isfile(path):
-        raise UserError(f"MNIST file not found: {path} (pass --data_path=/path/to/mnist.npz, the Keras format)")
+    """Reads a local MNIST file in the Keras ``mnist.npz`` format (x_train, y_train, x_test, y_test; uint8 0..255,
+    or float pixels: in [0, 1], or 0..255 when the maximum is above 1), checked before any training
+    (``image_data.check_arrays``)."""
+    require_file(path, "MNIST file", "pass --data_path=/path/to/mnist.npz, the Keras format; a folder of images is "
+                 "--image_dir")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
@@ -47,12 +49,12 @@ def load_mnist_npz(path, image_size=28, max_train=None, max_test=None):
                         "(expected a Keras mnist.npz; re-copy the file)") from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or len(x) != len(y) or len(x) == 0:
-            raise UserError(f"{path}: x_{split} must be (N, H, W) with N == len(y_{split}) > 0, "
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+            raise UserError(f"{path}: x_{split} must be (N, H, W) and y_{split} (N,) with N > 0, "
                             f"got {x.shape} and {y.shape}")
-    scale = 255.0 if arrays["x_train"].max() > 1.0 else 1.0
-    x_train = resize_images(arrays["x_train"][:max_train] / scale, image_size)
-    x_test = resize_images(arrays["x_test"][:max_test] / scale, image_size)
+        check_arrays(x, y, f"{path}: x_{split}")
+    x_train = resize_images(arrays["x_train"][:max_train] / pixel_scale(arrays["x_train"]), image_size)
+    x_test = resize_images(arrays["x_test"][:max_test] / pixel_scale(arrays["x_test"]), image_size)
     return ImageData(x_train[..., None], arrays["y_train"][:max_train].astype(np.int64),
                      x_test[..., None], arrays["y_test"][:max_test].astype(np.int64), source=f"mnist:{path}")
 

@@ -1,7 +1,7 @@
 """Text corpora: the Python stdlib docs (``pydoc_data.topics``, the offline default) or any UTF-8 files."""
-import os
 
 from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import require_file
 
 
 def load_pydoc_corpus():
@@ -15,8 +15,7 @@ def load_text_files(paths):
     """Reads UTF-8 files, one document per file; refuses missing, undecodable or all-empty input."""
     docs = []
     for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"text file not found: {path} (pass existing UTF-8 files to --text_files)")
+        require_file(path, "text file", "pass existing UTF-8 files to --text_files")
         try:
             with open(path, encoding="utf-8") as f:
                 docs.append(f.read())

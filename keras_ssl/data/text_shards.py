@@ -11,6 +11,7 @@ import os
 import re
 
 from keras_ssl.base.errors import UserError
+from keras_ssl.base.io_utils import require_file
 from keras_ssl.data.tokenizer import split_words
 
 BLOCK_BYTES = 1 << 18  # 256 kB of text per block: ~55k tokens, ~4 MB of Python objects while it is split
@@ -25,8 +26,7 @@ def file_sizes(paths):
     if not paths:
         raise UserError("no text files given: pass one or more UTF-8 files")
     for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"text file not found: {path} (pass existing UTF-8 files)")
+        require_file(path, "text file", "pass existing UTF-8 files")
     sizes = [os.path.getsize(p) for p in paths]
     if not any(sizes):
         raise UserError(f"the text corpus is empty: {', '.join(paths)} hold no text")

@@ -7,6 +7,7 @@ from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text
+from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.machine import machine_info, machine_line
 from keras_ssl.benchmark.claims import claims_markdown
 from keras_ssl.benchmark.harness import BenchmarkConfig, add_ratios, benchmark
@@ -50,17 +51,16 @@ def _baseline_index(graphs, baseline):
 
 
 def _check_writable(*paths):
-    """Fails before any timing if an output cannot be written, so a long run is not lost at the end."""
+    """Fails before any timing if an output cannot be written, so a long run is not lost at the end; creates
+    nothing (a failed benchmark leaves no empty folder)."""
     for path in filter(None, paths):
-        folder = os.path.dirname(os.path.abspath(path)) or "."
         if os.path.isdir(path):
             raise UserError(f"output {path} is a folder: give a file name")
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot write {path}: cannot create folder {folder} ({e.strerror})") from None
-        if not os.access(folder, os.W_OK):
-            raise UserError(f"cannot write {path}: folder {folder} is not writable")
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UserError(f"cannot write {path}: {folder} is not a writable folder")
 
 
 def _load_reports(paths):
@@ -93,6 +93,7 @@ def _eval_data(request, input_shape):
     return data.inputs, data.score
 
 
+@locks_output("output_json")
 def run_benchmark(request):
     """Runs the whole request; returns the text printed for the user. Outputs are written only at the end."""
     base_index = _baseline_index(request.graphs, request.baseline)

@@ -13,6 +13,7 @@ from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
+from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
 from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
 from tflite_export.artifacts import check_writable, manifest_path
@@ -178,6 +179,7 @@ def render(rows, skipped):
     return "\n".join(lines)
 
 
+@locks_output("output_dir")
 def run_export(request):
     """Runs the request; returns (report dict, markdown).  Raises UserError before writing anything it refuses."""
     source = Source(request.model)

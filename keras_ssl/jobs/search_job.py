@@ -13,6 +13,7 @@ from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
+from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.base.metrics import count_params, gzip_bytes
 from keras_ssl.compress.distill import DistillConfig
@@ -79,6 +80,7 @@ def _test_row(name, recipe, artifact, data):
             "accuracy": float(np.mean(np.argmax(outputs, -1) == data.y_test))}
 
 
+@locks_output("output_dir")
 def run_search_job(job):
     """Runs the search and writes search_report.{json,md}, search.json, chosen_recipe.json and the Pareto PNG;
     returns (report dict, markdown)."""

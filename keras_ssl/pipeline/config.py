@@ -1,12 +1,11 @@
 """The main job's configuration, as code: one dataclass tree that the pipeline reads and nothing else."""
 import dataclasses
-import os
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.data.images import check_source
 from keras_ssl.compress.quantize import QATConfig
-from keras_ssl.pipeline.recipe_book import RECIPE_NAMES
+from keras_ssl.pipeline.recipe_book import check_recipe_choice
 from keras_ssl.search.accuracy_aware import SearchConfig
 from keras_ssl.tasks.config import TASKS, ImageTaskConfig, TextTaskConfig
 from keras_ssl.training.distribute import STRATEGIES
@@ -52,13 +51,10 @@ class PipelineConfig:
         if self.task not in TASKS:
             raise UserError(f"unknown task {self.task!r}: use one of {TASKS}")
         check_source(self.dataset, self.data_path, self.image_dir)
-        if self.recipe not in RECIPE_NAMES:
-            raise UserError(f"unknown recipe {self.recipe!r}: available recipes are {', '.join(RECIPE_NAMES)}")
+        check_recipe_choice(self.task, self.recipe, self.recipe_file)
         if self.recipe == "auto" and self.text.stream and self.task == "text":
             raise UserError("--recipe=auto needs a validation split held out of training, which streamed text has not "
                             "yet: drop --stream_text, or use a named recipe, e.g. --recipe=prune-cluster-pqat")
-        if self.recipe_file and not os.path.isfile(self.recipe_file):
-            raise UserError(f"recipe file not found: {self.recipe_file} (pass a chosen_recipe.json from a run)")
         if not 0.0 < self.validation_fraction < 0.5:
             raise UserError(f"validation_fraction={self.validation_fraction} must be in (0, 0.5)")
         if self.precision not in PRECISIONS:

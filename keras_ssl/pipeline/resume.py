@@ -5,11 +5,11 @@ per fit (``pretrain/``, ``finetune/<method>_labels<f>/``, ``prune/``, ``qat/``),
 Rerunning the same command resumes the fit that was cut from its last finished epoch.  Fits that had finished
 already (their backups are deleted when they end) train again from epoch 0 with the same seed: simple, and only
 the interrupted stage's progress is worth keeping.  A backup made with other settings is refused, not used: its
-weights would silently continue a different run.  The staging folders killed runs left behind are removed.
+weights would silently continue a different run.  (The staging folders killed runs left behind are removed by
+``io_utils.staged_dir``.)
 """
 import contextlib
 import dataclasses
-import glob
 import json
 import os
 import shutil
@@ -72,15 +72,6 @@ def check_backup(root, config):
     return True
 
 
-def remove_stale_staging(output_dir):
-    """Deletes the staging folders (``io_utils.staged_dir``: ``.<name>.staging-*`` beside ``output_dir``) that killed
-    runs left: a kill skips their cleanup, and the backup proves such a run existed.  Nothing in them is trusted."""
-    final_dir = os.path.abspath(output_dir)
-    for path in glob.glob(os.path.join(os.path.dirname(final_dir), "." + os.path.basename(final_dir) + ".staging-*")):
-        logging.info("removing %s, left by the interrupted run", path)
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def backup_folder(config):
     """Yields the run's backup folder; it is removed when the run succeeds and kept when it fails with something
@@ -101,7 +92,6 @@ def backup_folder(config):
     if check_backup(root, config):
         logging.info("resuming the interrupted run backed up in %s: the cut stage continues from its last finished "
                      "epoch; stages that had finished train again", root)
-        remove_stale_staging(config.output_dir)
     else:
         atomic_write_json(os.path.join(root, MARKER), training_settings(config))
     barrier(strategy)

@@ -11,6 +11,7 @@ from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import staged_dir
+from keras_ssl.base.output_lock import output_lock
 from keras_ssl.pipeline.image_task import run_image_task
 from keras_ssl.pipeline.report import build_report, write_report
 from keras_ssl.pipeline.resume import backup_folder
@@ -32,15 +33,18 @@ def check_output_dir(config):
 def run_pipeline(config):
     """Runs ``config.task`` and returns (report dict, markdown)."""
     config = for_this_worker(config)  # creates the strategy; non-chief workers write to a scratch folder
-    check_output_dir(config)
     timer = StageTimer()
-    # The backup folder is left last: it is removed only once the outputs are in place (see resume.py).
-    with backup_folder(config), staged_dir(config.output_dir) as stage:
-        artifacts = os.path.join(stage, "artifacts")
-        os.makedirs(artifacts)
-        variants, baseline, ssl, export, search = TASK_RUNNERS[config.task](config, artifacts, timer)
-        report = build_report(config.task, baseline, variants, ssl, dataclasses.asdict(config), timer.timings,
-                              export, search)
-        markdown = write_report(report, stage)
+    # The lock covers the backup folder too; the backup folder is left last: it is removed only once the outputs
+    # are in place (see resume.py).
+    with output_lock(config.output_dir):
+        check_output_dir(config)
+        with backup_folder(config), staged_dir(config.output_dir) as stage:
+            artifacts = os.path.join(stage, "artifacts")
+            os.makedirs(artifacts)
+            variants, baseline, ssl, export, search = TASK_RUNNERS[config.task](config, artifacts, timer)
+            report = build_report(config.task, baseline, variants, ssl, dataclasses.asdict(config), timer.timings,
+                                  export, search)
+            markdown = write_report(report, stage)
+            check_output_dir(config)  # a report put there by hand while this run trained is not replaced either
     logging.info("report written to %s", os.path.join(config.output_dir, "report.md"))
     return report, markdown

@@ -28,8 +28,9 @@ class TaskData:
 
 def image_eval(input_shape, data_path=None, seed=0, dataset="digits", image_dir=None):
     """The pipeline's image split at the model's input size: test split to score, train split to calibrate."""
-    if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
-        raise UserError(f"--task=image needs a square image input (H, W, C); the model takes {input_shape}")
+    if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] not in (1, 3):
+        raise UserError(f"--task=image needs a square gray or RGB image input (H, W, 1|3); the model takes "
+                        f"{input_shape}")
     data = load_images(data_path, image_size=input_shape[0], seed=seed, dataset=dataset, image_dir=image_dir)
     if data.channels != input_shape[2]:
         raise UserError(f"the model takes {input_shape[2]}-channel images but {data.source} has {data.channels}: "
