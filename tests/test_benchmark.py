@@ -110,12 +110,13 @@ def _bad_request(tmp_path, two_artifacts, case):
 @pytest.mark.parametrize("case", ["missing", "corrupt", "shape", "baseline", "format", "report"])
 def test_bad_inputs_raise_one_line_and_write_nothing(tmp_path, two_artifacts, case):
     kwargs, fragment = _bad_request(tmp_path, two_artifacts, case)
-    out = tmp_path / "out.json"
+    out = tmp_path / "results" / "out.json"
     kwargs.setdefault("config", BenchmarkConfig(num_runs=2, warmup_runs=0, rounds=1))
+    before = sorted(os.listdir(tmp_path))
     with pytest.raises(UserError, match=fragment) as err:
         run_benchmark(BenchmarkRequest(output_json=str(out), **kwargs))
     assert "\n" not in str(err.value)
-    assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    assert sorted(os.listdir(tmp_path)) == before, "no output folder, lock or temp file left"
 
 
 def test_dynamic_batch_models_run_larger_batches(tmp_path, two_artifacts):

@@ -71,6 +71,15 @@ def test_bad_requests_fail_before_writing(tmp_path, saved_classifier, overrides,
     assert not out.exists()
 
 
+def test_image_task_checks_the_models_channels_before_loading_it_all():
+    from keras_ssl.tasks.eval_data import image_eval
+
+    with pytest.raises(UserError, match="takes 3-channel images but sklearn-digits has 1"):
+        image_eval((8, 8, 3))
+    with pytest.raises(UserError, match=r"gray or RGB image input \(H, W, 1\|3\); the model takes \(8, 8, 2\)"):
+        image_eval((8, 8, 2))
+
+
 def test_num_validation_checks_onnx_and_xla_on_the_same_inputs(tmp_path, saved_classifier):
     """ONNX and XLA artifacts are compared on the --num_validation inputs the reference was computed on."""
     request = ExportRequest(model=saved_classifier, output_dir=str(tmp_path / "out"), modes=("float32",),

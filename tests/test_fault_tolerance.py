@@ -175,25 +175,30 @@ def test_batches_are_keyed_on_seed_epoch_and_step(token_sequences):
     np.testing.assert_array_equal(next(iterator)[0].numpy(), epochs[2][0])
 
 
+def _backed_up_epoch(root):
+    os.makedirs(os.path.join(root, "pretrain", "chief"))
+    open(os.path.join(root, "pretrain", "chief", "checkpoint"), "w").write("epoch 1")
+
+
 def test_pipeline_backup_is_tied_to_its_settings(tmp_path):
     config = PipelineConfig(output_dir=str(tmp_path / "out"))
     root = str(tmp_path / "out.backup")
     with pytest.raises(RuntimeError):
         with backup_folder(config):
-            os.makedirs(os.path.join(root, "pretrain"))  # a fit backed something up, then the run died
+            _backed_up_epoch(root)  # a fit backed something up, then the run died
+            os.makedirs(os.path.join(root, "finetune", "scratch"))  # the next fit crashed before its first epoch
             raise RuntimeError("crash")
-    assert os.path.isdir(root), "kept for the rerun"
+    assert os.path.isdir(os.path.join(root, "pretrain")), "kept for the rerun"
+    assert not os.path.exists(os.path.join(root, "finetune")), "empty stage folders are not kept"
     with pytest.raises(UserError, match=r"other settings \(seed: 0 != 1\).*--noresume"):
         with backup_folder(PipelineConfig(output_dir=str(tmp_path / "out"), seed=1)):
             pass
-    os.makedirs(str(tmp_path / ".out.staging-killed"))  # what a killed run's staged_dir leaves
     with backup_folder(PipelineConfig(output_dir=str(tmp_path / "out"), latency_runs=5)):
         assert os.path.isdir(os.path.join(root, "pretrain")), "same training settings: resumed"
-        assert not os.path.exists(str(tmp_path / ".out.staging-killed"))
     assert not os.path.exists(root), "removed once the run succeeded"
     with pytest.raises(RuntimeError):
         with backup_folder(config):
-            os.makedirs(os.path.join(root, "pretrain"))
+            _backed_up_epoch(root)
             raise RuntimeError("crash")
     with backup_folder(PipelineConfig(output_dir=str(tmp_path / "out"), seed=1, resume=False)):
         assert not os.path.exists(os.path.join(root, "pretrain")), "--noresume discards the old backup"

@@ -72,6 +72,13 @@ def check_backup(root, config):
     return True
 
 
+def remove_empty_folders(root):
+    """Removes the stage folders under ``root`` that hold no file (a fit that crashed before its first epoch ended)."""
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        if folder != root and not os.listdir(folder):
+            os.rmdir(folder)
+
+
 @contextlib.contextmanager
 def backup_folder(config):
     """Yields the run's backup folder; it is removed when the run succeeds and kept when it fails with something
@@ -98,7 +105,8 @@ def backup_folder(config):
     try:
         yield root
     except BaseException:
-        if os.listdir(root) == [MARKER]:  # nothing trained yet: leave no empty backup behind
+        remove_empty_folders(root)
+        if os.listdir(root) == [MARKER]:  # no finished epoch to resume from: leave no backup behind
             shutil.rmtree(root, ignore_errors=True)
         raise
     barrier(strategy)  # every worker's last save is done
