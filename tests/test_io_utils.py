@@ -43,3 +43,12 @@ def test_unusable_output_locations_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="cannot write under"):
         with staged_dir(str(a_file / "sub" / "out")):
             pass
+
+
+def test_written_files_are_readable_by_others_as_the_umask_allows(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(str(tmp_path / "model.tflite"), b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model.tflite").stat().st_mode & 0o777 == 0o644

@@ -18,12 +18,19 @@ def require_file(path, what, hint):
         raise UserError(f"{what} not found: {path} ({hint})")
 
 
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path, data):
     """Writes ``data`` to ``path`` through a temporary file in the same folder, then renames it into place."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make artifacts and reports private to their writer
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

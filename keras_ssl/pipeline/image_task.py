@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.data.images import hold_out_validation, labels_text, load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
 from keras_ssl.models.students import build_student_classifier, student_config_for
@@ -38,6 +39,7 @@ def pretrain_encoder(task, data, pretrain, config):
                                           backup_dir=pretrain.backup_dir, verbose=pretrain.verbose)
         model, history = pretrain_contrastive(task.classifier.encoder, data.x_train, contrastive)
         return model, {"contrastive_loss_first_last": [float(history["loss"][0]), float(history["loss"][-1])]}
+    tf_keras.utils.set_random_seed(config.seed)  # the initial weights: same seed, same run
     autoencoder = build_autoencoder(task.classifier.encoder)
     pretrain_autoencoder(autoencoder, data.x_train, pretrain)
     recon = autoencoder.predict(data.x_test, batch_size=256, verbose=0)

@@ -3,6 +3,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.models.bilstm_mlm import build_mlm
 from keras_ssl.models.students import build_student_mlm
 from keras_ssl.models.transformer import build_transformer_mlm
@@ -43,6 +44,7 @@ def run_text_task(config, artifacts_dir, timer):
         inputs, labels, weights = split.eval_set
     with timer.stage("pretrain"), precision_policy(config.precision), strategy_scope(strategy):
         pretrain = with_logs(dataclasses.replace(task.pretrain, seed=config.seed), config, artifacts_dir, "pretrain")
+        tf_keras.utils.set_random_seed(config.seed)  # the initial weights: same seed, same run
         mlm = build_text_model(task, mlm_config)
         pretrain_mlm(mlm, split.train_dataset(pretrain.batch_size, config.seed), len(vocab),
                      with_backup(pretrain, config, "pretrain"), val_data=split.eval_set)
