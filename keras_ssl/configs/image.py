@@ -27,7 +27,7 @@ def get_config(quick=False):
         search=SearchConfig(students=({"widths": (4, 4, 8)}, {"widths": (8, 8, 16)}, {"widths": (4, 8)}),
                             prune=PruneConfig(epochs=10, learning_rate=5e-4),
                             distill=DistillConfig(epochs=100, learning_rate=3e-3, alpha=0.1)),
-        image=ImageTaskConfig(pretrain=TrainConfig(epochs=15), finetune=TrainConfig(epochs=30, min_steps=150),
+        image=ImageTaskConfig(pretrain=TrainConfig(epochs=15), finetune=TrainConfig(epochs=20, min_steps=150),
                               label_fractions=(0.01, 0.1, 1.0)),
         # Pruning fine-tunes for a while at full sparsity so the pruned model recovers its accuracy.
         prune=PruneConfig(target_sparsity=0.75, epochs=10, learning_rate=5e-4))

@@ -23,11 +23,11 @@ def get_config(quick=False):
         # A high learning rate gets the BiLSTM off the unigram plateau within the demo's time budget; at 1e-3 it
         # stayed on it (docs/ssl.md, "Measurements behind the code").
         text=TextTaskConfig(mlm=MLMConfig(vocab_size=2000, seq_len=32, embedding_dim=64, lstm_units=64),
-                            pretrain=TrainConfig(epochs=20, batch_size=64, learning_rate=8e-3)),
-        prune=PruneConfig(target_sparsity=0.75, epochs=4, learning_rate=1e-3),
+                            pretrain=TrainConfig(epochs=15, batch_size=64, learning_rate=8e-3)),
+        prune=PruneConfig(target_sparsity=0.75, epochs=3, learning_rate=1e-3),
         # Fake-quantised vocabulary-wide logits need real training to recover: one epoch at a low rate left the
         # QAT model well below the float one (docs/compression.md, "Measurements behind the code").
-        qat=QATConfig(epochs=3, learning_rate=3e-3),
+        qat=QATConfig(epochs=2, learning_rate=3e-3),
         # The MLM's candidates train on the whole corpus and each takes a while to convert: fewer of them than for
         # images.  Recovery needs real training: the pruning and clustering epochs and rates below are what let the
         # search keep a pruned and clustered MLM within budget, where shorter recovery at lower rates lost points (the

@@ -1,0 +1,48 @@
+"""Same command, same machine, same numbers: two ``--quick`` runs of each task give identical report numbers.
+
+Everything that trains is seeded from ``--seed`` (Python, NumPy, TensorFlow; before each model is built, and shuffles
+and masks are keyed on seed, epoch and step).  Latencies and stage times are measurements and differ.  File sizes are
+left out too: run twice in one process (as here, to spare a TensorFlow start-up), TensorFlow names the second run's
+graphs and tensors with higher counters, and the names are stored in the .tflite/.onnx files (a few bytes).  Two
+processes give the same sizes for .tflite files; the .keras zip and the SavedModel embed timestamps.
+"""
+import json
+
+import pytest
+
+from keras_ssl.cli.run import parse_flags
+
+MEASURED = ("latency", "spread", "seconds", "_us")  # field names holding timings, not results
+SIZES = ("size_bytes", "gzip_bytes", "size_ratio", "gzip_ratio")
+
+
+def _numbers(report):
+    """Every result in the report: per-variant numbers without timings and file sizes, and the self-supervised
+    section."""
+    rows = {}
+    for row in report["variants"]:
+        rows[row["name"]] = {k: v for k, v in row.items() if not any(m in k for m in MEASURED) and k not in SIZES}
+    return {"variants": rows, "ssl": report["ssl"]}
+
+
+def _run(tmp_path, task, name):
+    from keras_ssl.base.keras import tf_keras
+    from keras_ssl.cli import pipeline
+
+    tf_keras.backend.clear_session()  # a second command is a new process: Keras' layer-name counters start over
+    out = tmp_path / name
+    try:
+        pipeline.pipeline_from_flags(parse_flags(["pipeline", f"--task={task}", "--quick", "--notensorboard",
+                                                  "--latency_runs=5", f"--output_dir={out}"])[1:])
+    finally:
+        pipeline.FLAGS.unparse_flags()
+    return _numbers(json.loads((out / "report.json").read_text()))
+
+
+@pytest.mark.parametrize("task", ["image", "text"])
+def test_the_same_quick_command_twice_gives_identical_numbers(tmp_path, task):
+    first, second = _run(tmp_path, task, "first"), _run(tmp_path, task, "second")
+    assert first["variants"].keys() == second["variants"].keys()
+    for name in first["variants"]:
+        assert first["variants"][name] == second["variants"][name], name
+    assert first["ssl"] == second["ssl"]
