@@ -15,8 +15,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-# One task after the other: run side by side (tried on 2026-12-03), each task's latency timing ran while the other
-# trained, and the image int8 rows came out 2x slower than float32. Stage times: docs/results.md.
+# One task after the other, so each task's latency timing runs on a quiet machine (side by side was faster, but
+# each timing ran while the other task trained). Stage times: docs/results.md.
 demo: $(STAMP)
 	$(PY) -m experiments.pipeline --task=image --output_dir=$(DEMO_DIR)/image --overwrite
 	$(PY) -m experiments.pipeline --task=text --output_dir=$(DEMO_DIR)/text --overwrite
