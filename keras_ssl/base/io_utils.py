@@ -52,11 +52,16 @@ def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def _staging_prefix(final_dir):
+    """``<parent>/.<name>.staging-``: what every staging folder of ``final_dir`` starts with."""
+    final_dir = os.path.abspath(final_dir)
+    return os.path.join(os.path.dirname(final_dir), "." + os.path.basename(final_dir) + ".staging-")
+
+
 def remove_stale_staging(final_dir):
     """Deletes the staging folders (``.<name>.staging-*`` beside ``final_dir``) that killed runs left: a kill skips
     their cleanup.  Call it only while holding ``output_lock(final_dir)``, which proves no live run owns them."""
-    final_dir = os.path.abspath(final_dir)
-    for path in glob.glob(os.path.join(os.path.dirname(final_dir), "." + os.path.basename(final_dir) + ".staging-*")):
+    for path in glob.glob(_staging_prefix(final_dir) + "*"):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -82,7 +87,7 @@ def _staging(final_dir):
     parent = os.path.dirname(final_dir)
     try:
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(final_dir) + ".staging-")
+        staging = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(_staging_prefix(final_dir)))
     except OSError as e:
         raise UserError(f"cannot write under {parent}: {e.strerror}; choose another --output_dir") from None
     try:

@@ -51,10 +51,11 @@ def check_arrays(x, y, where, num_classes=NUM_CLASSES):
     if not np.issubdtype(y.dtype, np.integer):
         raise UserError(f"{field_y} has dtype {y.dtype}: labels must be integers 0..{num_classes - 1}, not cast from "
                         "strings or floats; convert them when writing the file")
-    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)) if x.dtype.kind == "f" else []
+    flat = x.reshape(len(x), -1)
+    bad = np.flatnonzero(~np.isfinite(flat).all(axis=1)) if x.dtype.kind == "f" else []
     if len(bad):
         raise UserError(f"{where}[{bad[0]}] has a NaN or infinite pixel ({len(bad)} images do): fix or drop them")
-    outside = np.flatnonzero((x.reshape(len(x), -1).min(axis=1) < 0) | (x.reshape(len(x), -1).max(axis=1) > 255))
+    outside = np.flatnonzero((flat.min(axis=1) < 0) | (flat.max(axis=1) > 255))
     if len(outside):
         raise UserError(f"{where}[{outside[0]}] has pixels outside [0, 255]: use uint8 0..255 or float 0..1")
     wrong = np.flatnonzero((y < 0) | (y >= num_classes))

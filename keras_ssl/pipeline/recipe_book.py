@@ -55,20 +55,19 @@ IMAGE_ONLY_STEPS = ("channel_prune",)  # it rebuilds conv/dense chains; the BiLS
 
 def check_recipe_choice(task, recipe, recipe_file):
     """UserError, before anything trains, unless ``recipe`` is known for ``task`` and ``recipe_file`` (when given)
-    reads as a recipe whose steps apply to ``task``.  Returns the loaded file recipe, or None."""
+    reads as a recipe whose steps apply to ``task``."""
     names = ("default", "auto") + tuple(named_recipes(task, PruneConfig()))
     if recipe not in names:
         other = " (it is for the image task)" if recipe in RECIPE_NAMES else ""
         raise UserError(f"unknown recipe {recipe!r} for the {task} task{other}: available recipes are "
                         f"{', '.join(names)}")
     if not recipe_file:
-        return None
+        return
     require_file(recipe_file, "recipe file", "pass a chosen_recipe.json from a run")
     loaded = load_recipe(recipe_file)
     wrong = [kind for kind, _ in loaded.steps if task != "image" and kind in IMAGE_ONLY_STEPS]
     if wrong:
         raise UserError(f"{recipe_file}: step {wrong[0]!r} applies to the image task only, not to {task}")
-    return loaded
 
 
 def recipe_rows(config, model, context, search_task, out_dir):

@@ -74,7 +74,7 @@ def check_backup(root, config):
 
 def remove_empty_folders(root):
     """Removes the stage folders under ``root`` that hold no file (a fit that crashed before its first epoch ended)."""
-    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+    for folder, _, _ in os.walk(root, topdown=False):  # children before their parents
         if folder != root and not os.listdir(folder):
             os.rmdir(folder)
 
