@@ -15,6 +15,7 @@ from keras_ssl.models.bilstm_mlm import MLMConfig
 from keras_ssl.pipeline.config import PipelineConfig
 from keras_ssl.pipeline.run import run_pipeline
 from keras_ssl.search.accuracy_aware import SearchConfig
+from keras_ssl.search.study import StudyConfig
 from keras_ssl.ssl.contrastive import ContrastiveConfig
 from keras_ssl.tasks.config import ImageTaskConfig, TextTaskConfig
 from keras_ssl.training.fit import TrainConfig
@@ -92,7 +93,7 @@ def test_image_pipeline_end_to_end(tmp_path):
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1,
         search=SearchConfig(budget_points=50.0, sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(100.0,),
                             uniform_sparsities=(),
-                            prune=PruneConfig(epochs=1)))
+                            prune=PruneConfig(epochs=1), study=StudyConfig(trials=1)))
     report, markdown = run_pipeline(config)
     _check_report(out, "image", extra=["tutorial", "auto_best"])
     rows = {v["name"]: v for v in report["variants"]}
@@ -102,6 +103,8 @@ def test_image_pipeline_end_to_end(tmp_path):
     chosen = json.load(open(os.path.join(out, "chosen_recipe.json")))
     assert chosen["name"] == report["search"]["chosen"] and chosen["steps"][0]["kind"] == "prune"
     assert json.load(open(os.path.join(out, "search.json")))["sensitivity"]
+    study = report["search"]["study"]  # an Optuna study beside the output: one sampled trial after the enqueued ones
+    assert study["finished_trials"] == study["enqueued"] + 1 and os.path.isfile(out + ".study/journal.log")
     assert os.path.getsize(os.path.join(out, "search_pareto.png")) > 1000 and "## Accuracy-aware search" in markdown
     assert report["ssl"]["train_images"] < 1437, "the search's validation images are held out of training"
     assert rows["tflite_float32"]["agreement_with_keras"] >= 0.99

@@ -14,6 +14,7 @@ from keras_ssl.compress.recipes import (DistillStepConfig, FinetuneConfig, Recip
                                         recipe_from_dict)
 from keras_ssl.models.students import build_student_classifier, student_config_for
 from keras_ssl.search.accuracy_aware import SearchConfig, SearchTask, search
+from keras_ssl.search.study import StudyConfig
 from keras_ssl.training.fit import classification_dataset, compile_for_logits
 
 
@@ -73,7 +74,7 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     config = SearchConfig(budget_points=3.0, sparsity_levels=(0.5, 0.9), cluster_levels=(8,), tolerances=(1.0, 50.0),
                           students=({"widths": (4,)},), student_sparsities=(0.0,), uniform_sparsities=(0.8,),
                           prune=PruneConfig(epochs=2, learning_rate=1e-3),
-                          distill=DistillConfig(epochs=3))
+                          distill=DistillConfig(epochs=3), study=StudyConfig(trials=0))
     result = search(task, config)
     layers = {row["layer"] for row in result.sensitivity}
     assert layers == {"encoder_conv0", "encoder_conv1", "logits"}
@@ -91,10 +92,12 @@ def test_search_chooses_the_smallest_artifact_within_budget(trained_classifier, 
     assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in ok) and chosen["within_budget"]
     assert result.chosen.name == chosen["name"] and recipe_from_dict(chosen["recipe_config"]) == result.chosen
     json.dumps(result.candidates)  # the report stores them as they are
-    with pytest.raises(UserError, match="no candidate stayed within"):
-        search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
-                                  tolerances=(100.0,), cluster=False, uniform_sparsities=(),
-                                  prune=PruneConfig(epochs=1)))
+    assert result.study["finished_trials"] == len(names) + len(result.failed) == result.study["enqueued"]
+    assert any(row["pareto"] for row in result.candidates)
+    none = search(task, SearchConfig(budget_points=0.0, sparsity_levels=(0.99,), cluster_levels=(2,),
+                                     tolerances=(100.0,), cluster=False, uniform_sparsities=(),
+                                     prune=PruneConfig(epochs=1), study=StudyConfig(trials=0)))
+    assert none.chosen is None and none.model is None and none.candidates, "no choice: the float model stays"
 
 
 def test_search_says_why_when_every_candidate_fails(trained_classifier, context, digits8):
@@ -105,7 +108,7 @@ def test_search_says_why_when_every_candidate_fails(trained_classifier, context,
                       val_inputs=digits8.x_test[:60], calibration=digits8.x_train[:20],
                       correct=lambda out: np.argmax(out, -1) == digits8.y_test[:60])
     config = SearchConfig(sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(1.0,), cluster=False,
-                          uniform_sparsities=(0.5,), prune=PruneConfig(epochs=1))
+                          uniform_sparsities=(0.5,), prune=PruneConfig(epochs=1), study=StudyConfig(trials=0))
     with pytest.raises(UserError, match=r"every one of the 2 search candidates failed .*compile refused on purpose"):
         search(task, config)
 

@@ -7,3 +7,8 @@ and keeps its traceback.
 
 class UserError(ValueError):
     """Raised for bad input; its message is shown to the user as is."""
+
+
+class JobFailed(Exception):
+    """The job ran and wrote its outputs, but its result did not pass (e.g. no search candidate met the budget):
+    binaries print its message as one line and exit 1."""

@@ -7,12 +7,13 @@ Flags only override the config from ``keras_ssl/configs``; the work happens in `
 
 from absl import flags
 
-from keras_ssl.cli import image_flags
+from keras_ssl.cli import image_flags, study_flags
 from keras_ssl.cli.image_flags import IMAGE_FLAGS, image_source
 from keras_ssl.cli.run import override, start
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(image_flags)  # --data_path, --dataset, --image_dir in this binary's --helpshort
+flags.adopt_module_key_flags(study_flags)  # --study_storage, --workers, ... of --recipe=auto
 flags.DEFINE_enum("task", "image", ["image", "text"], "Which seed model: image autoencoder or text BiLSTM MLM.")
 flags.DEFINE_string("output_dir", None, "Folder for report.json, report.md, plots and artifacts/.")
 flags.DEFINE_enum("encoder", None, ["conv", "mobilenet_v2"], "Image encoder: the small conv encoder, or Keras' "
@@ -94,6 +95,10 @@ def _refuse_ignored_flags():
     if FLAGS.budget_points is not None and recipe != "auto":
         raise UserError(f"--budget_points is the accuracy budget of --recipe=auto; --recipe={recipe} has none: drop "
                         "it, or run --recipe=auto")
+    study = [f"--{name}" for name in study_flags.STUDY_FLAGS if FLAGS[name].present]
+    if study and recipe != "auto":
+        raise UserError(f"{', '.join(study)} set the search study of --recipe=auto; --recipe={recipe} runs no search: "
+                        "drop them, or run --recipe=auto")
 
 
 def config_from_flags():
@@ -129,7 +134,9 @@ def config_from_flags():
     return override(config, output_dir=FLAGS.output_dir, **image_source(),
                     text_files=tuple(FLAGS.text_files) if FLAGS.text_files else None, recipe=FLAGS.recipe,
                     recipe_file=FLAGS.recipe_file,
-                    search=override(config.search, budget_points=FLAGS.budget_points, prune=search_prune),
+                    search=override(config.search, budget_points=FLAGS.budget_points, prune=search_prune,
+                                    study=study_flags.study_config(config.search.study, FLAGS.output_dir,
+                                                                   FLAGS.overwrite, FLAGS.resume)),
                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
                     latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,

@@ -60,12 +60,14 @@ def parse_flags(argv, takes_command=False):
 
 def run_main(body, args=()):
     """Calls ``body(args)``, which returns the text to print (None: nothing); a UserError exits 2 in one line."""
-    from keras_ssl.base.errors import UserError
+    from keras_ssl.base.errors import JobFailed, UserError
 
     try:
         text = body(list(args))
     except UserError as e:
         fail(e)
+    except JobFailed as e:
+        fail(e, EXIT_FAILED)
     if text is not None:
         print(text)
 

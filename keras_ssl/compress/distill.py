@@ -161,17 +161,19 @@ def distillation_metrics(teacher, student, dataset, config):
     return distiller.evaluate(dataset, verbose=0, return_dict=True)
 
 
-def distill(teacher, student, dataset, config, compile_fn=None):
+def distill(teacher, student, dataset, config, compile_fn=None, callbacks=(), copy=True):
     """Trains a copy of ``student`` to match ``teacher`` on ``dataset`` (see the module docstring for its shapes).
 
     Returns the trained student, a plain Keras model; ``compile_fn(student)``, when given, compiles it with the
-    task's loss so it can be evaluated or fine-tuned further.  Neither input model is modified.
+    task's loss so it can be evaluated or fine-tuned further.  Neither input model is modified, unless ``copy`` is
+    False (a fresh student, e.g. wrapped for pruning, trains in place); ``callbacks`` are added to the fit.
     """
     check_pair(teacher, student)
-    student = copy_model(student)
+    student = copy_model(student) if copy else student
     distiller = Distiller(teacher, student, config.temperature, config.alpha, name=f"distill_{student.name}")
     distiller.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), weighted_metrics=[])
-    history = distiller.fit(dataset, epochs=config.epochs, verbose=2, callbacks=fit_callbacks(config, dataset))
+    history = distiller.fit(dataset, epochs=config.epochs, verbose=2,
+                            callbacks=list(callbacks) + fit_callbacks(config, dataset))
     logging.info("distilled %r into %r: loss %.4f -> %.4f", teacher.name, student.name, history.history["loss"][0],
                  history.history["loss"][-1])
     if compile_fn is not None:

@@ -98,11 +98,7 @@ def prune_magnitude(model, dataset, config, compile_fn):
     steps_per_epoch = int(dataset.cardinality())
     if steps_per_epoch < 1:
         raise UserError("pruning needs a finite, non-empty training dataset")
-    total_steps = steps_per_epoch * config.epochs
-    prunable = with_prunable_recurrent_layers(flatten_nested(model))
-    check_layer_names(prunable, config)
-    wrapped = wrap_prunable_layers(prunable, make_schedule(config, total_steps), config=config,
-                                   total_steps=total_steps)
+    wrapped = prunable_copy(model, config, steps_per_epoch * config.epochs)
     compile_fn(wrapped)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
     if config.log_dir:
@@ -111,6 +107,19 @@ def prune_magnitude(model, dataset, config, compile_fn):
     # UpdatePruningStep re-masks at epoch end.  logs=False: PruningSummaries already is the TensorBoard callback.
     callbacks += fit_callbacks(config, dataset, logs=False)
     wrapped.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=2)
+    return strip_checked(wrapped, config)
+
+
+def prunable_copy(model, config, total_steps):
+    """A copy of ``model`` with tfmot's pruning wrappers, scheduled over ``total_steps`` training steps; train it
+    with ``tfmot.sparsity.keras.UpdatePruningStep``, then ``strip_checked`` it."""
+    prunable = with_prunable_recurrent_layers(flatten_nested(model))
+    check_layer_names(prunable, config)
+    return wrap_prunable_layers(prunable, make_schedule(config, total_steps), config=config, total_steps=total_steps)
+
+
+def strip_checked(wrapped, config):
+    """The plain model inside a trained ``prunable_copy``, once every layer reached its target (else UserError)."""
     per_weight = check_sparsity(wrapped, config.target_sparsity, per_layer=config.per_layer, m_by_n=config.m_by_n)
     stripped = with_plain_recurrent_layers(tfmot.sparsity.keras.strip_pruning(wrapped))
     zeros_kept = sum(np.count_nonzero(w.numpy() == 0) for w in stripped.weights)

@@ -11,6 +11,7 @@ import json
 from typing import Callable
 
 import numpy as np
+import tensorflow_model_optimization as tfmot
 from absl import logging
 
 from keras_ssl.base.errors import UserError
@@ -23,7 +24,7 @@ from keras_ssl.compress.layer_prune import LayerPruneConfig, prune_layers
 from keras_ssl.compress.lottery import HoldMasks, LotteryConfig, lottery_ticket, maskable_weights
 from keras_ssl.compress.peft import LoraConfig, peft_finetune
 from keras_ssl.compress.preserve_qat import preserving_qat
-from keras_ssl.compress.prune import PruneConfig, prune_magnitude
+from keras_ssl.compress.prune import PruneConfig, prunable_copy, prune_magnitude, strip_checked
 from keras_ssl.compress.quantize import QATConfig, quantize_aware
 from keras_ssl.training.fit import FitFields, fit_callbacks
 
@@ -44,13 +45,19 @@ class FinetuneConfig(FitFields):
 @dataclasses.dataclass
 class DistillStepConfig:
     """Distil the current model (the teacher) into a fresh student: ``student`` holds the task's student-builder
-    keyword arguments (e.g. ``{"widths": [4, 8]}`` for the classifier, ``{"lstm_units": 16}`` for the MLM)."""
+    keyword arguments (e.g. ``{"widths": [4, 8]}`` for the classifier, ``{"lstm_units": 16}`` for the MLM).
+
+    ``prune_sparsity`` > 0 prunes the student while it is distilled (magnitude pruning ramped over the distillation
+    steps): it learns around its zeros, where pruning a distilled student afterwards lost 8-62 points."""
     student: dict = dataclasses.field(default_factory=dict)
     distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+    prune_sparsity: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.distill, dict):
             self.distill = DistillConfig(**self.distill)
+        if not 0.0 <= self.prune_sparsity < 1.0:
+            raise UserError(f"distill step prune_sparsity={self.prune_sparsity} must be in [0, 1)")
 
 
 @dataclasses.dataclass
@@ -83,8 +90,16 @@ def _distill_step(model, context, config):
     if context.build_student is None:
         raise UserError("this task has no student builder: a distill step needs RecipeContext.build_student")
     student = context.build_student(**config.student)
-    return distill(model, student, context.distill_dataset or context.dataset, config.distill,
-                   compile_fn=_compile_with(context, config.distill))
+    dataset = context.distill_dataset or context.dataset
+    if not config.prune_sparsity:
+        return distill(model, student, dataset, config.distill, compile_fn=_compile_with(context, config.distill))
+    prune = PruneConfig(target_sparsity=config.prune_sparsity, epochs=config.distill.epochs)
+    wrapped = prunable_copy(student, prune, int(dataset.cardinality()) * prune.epochs)
+    distill(model, wrapped, dataset, config.distill, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+            copy=False)
+    student = strip_checked(wrapped, prune)
+    _compile_with(context, config.distill)(student)
+    return student
 
 
 # kind → (config class, step(model, context, config) → model)
@@ -146,7 +161,8 @@ def _short(kind, config):
         c, "per_layer", None) else ""),
               "cluster": lambda c: f"{c.number_of_clusters}",
               "channel_prune": lambda c: f"{c.keep_fraction}" if not isinstance(c.keep_fraction, dict) else "layers",
-              "distill": lambda c: ",".join(f"{k}={v}" for k, v in sorted(c.student.items()))}.get(kind)
+              "distill": lambda c: ",".join([f"{k}={v}" for k, v in sorted(c.student.items())] + (
+                  [f"pruned={c.prune_sparsity:g}"] if c.prune_sparsity else []))}.get(kind)
     return f"{kind}({detail(config)})" if detail else kind
 
 

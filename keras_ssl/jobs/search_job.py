@@ -11,21 +11,22 @@ import os
 import numpy as np
 from absl import logging
 
-from keras_ssl.base.errors import UserError
+from keras_ssl.base.errors import JobFailed, UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
 from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.base.metrics import count_params, gzip_bytes
 from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.prune import PruneConfig
-from keras_ssl.compress.recipes import RecipeContext, apply_recipe
+from keras_ssl.compress.recipes import apply_recipe
 from keras_ssl.data.images import hold_out_validation, load_images
 from keras_ssl.models.classifier import ClassifierConfig, build_classifier
 from keras_ssl.models.conv_autoencoder import AutoencoderConfig
 from keras_ssl.models.probe import probe_cnn
-from keras_ssl.models.students import StudentClassifierConfig, build_student_classifier
 from keras_ssl.pipeline.recipe_book import render_search, search_section, tutorial_recipe
-from keras_ssl.search.accuracy_aware import SearchConfig, SearchTask, search
+from keras_ssl.search.accuracy_aware import SearchConfig, search
+from keras_ssl.search.classifier_task import ClassifierSearchData
+from keras_ssl.search.study import default_folder
 from keras_ssl.training.fit import classification_dataset, compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
@@ -84,6 +85,9 @@ def _test_row(name, recipe, artifact, data):
 def run_search_job(job):
     """Runs the search and writes search_report.{json,md}, search.json, chosen_recipe.json and the Pareto PNG;
     returns (report dict, markdown)."""
+    if not job.search.study.folder:
+        job = dataclasses.replace(job, search=dataclasses.replace(job.search, study=dataclasses.replace(
+            job.search.study, folder=default_folder(job.output_dir))))
     tf_keras.utils.set_random_seed(job.seed)
     model, size, untrained = _load_model(job)
     data, (x_val, y_val) = hold_out_validation(load_images(job.data_path, image_size=size, seed=job.seed),
@@ -91,21 +95,20 @@ def run_search_job(job):
     dataset = classification_dataset(data.x_train, data.y_train, 64, seed=job.seed)
     if untrained:
         compile_for_logits(model, 1e-3).fit(dataset, epochs=job.train_epochs, verbose=0)
-    classes = model.output_shape[-1]
-    context = RecipeContext(dataset=dataset, compile=compile_for_logits, build_student=lambda **kwargs:
-                            build_student_classifier(StudentClassifierConfig(image_size=size, num_classes=classes,
-                                                                             **kwargs)))
-    task = SearchTask(model=model, context=context, val_inputs=x_val, calibration=data.x_train[:100],
-                      correct=lambda out: np.argmax(out, -1) == y_val)
+    task = ClassifierSearchData(
+        x_train=data.x_train, y_train=data.y_train, x_val=x_val, y_val=y_val, calibration=data.x_train[:100],
+        batch_size=64, seed=job.seed, student={"image_size": size, "channels": model.input_shape[-1],
+                                               "num_classes": model.output_shape[-1]}).task(model)
     with staged_dir(job.output_dir) as stage:
         result = search(task, job.search)
         section = search_section(result, job.search, stage)
-        tutorial = apply_recipe(model, tutorial_recipe(job.prune), context)
+        tutorial = apply_recipe(model, tutorial_recipe(job.prune), task.context)
         rows = [_test_row("tflite_float32", "none", to_tflite(model, "float32"), data),
                 _test_row("tutorial", tutorial_recipe(job.prune).describe(),
-                          to_tflite(tutorial, "int8", representative_data=task.calibration), data),
-                _test_row("auto_best", result.chosen.describe(),
-                          to_tflite(result.model, result.chosen.mode, representative_data=task.calibration), data)]
+                          to_tflite(tutorial, "int8", representative_data=task.calibration), data)]
+        if result.chosen is not None:
+            rows.append(_test_row("auto_best", result.chosen.describe(), to_tflite(
+                result.model, result.chosen.mode, representative_data=task.calibration), data))
         base = rows[0]
         for row in rows:
             row["gzip_ratio"] = round(base["gzip_bytes"] / row["gzip_bytes"], 2)
@@ -116,6 +119,10 @@ def run_search_job(job):
         markdown = render_job(report)
         atomic_write_text(os.path.join(stage, "search_report.md"), markdown)
     logging.info("search report written to %s", job.output_dir)
+    if result.chosen is None:
+        raise JobFailed(f"no candidate stayed within {job.search.budget_points:g} points of the float model on "
+                        f"validation: the report in {job.output_dir} keeps the float32 row; raise --budget_points or "
+                        "--search_trials")
     return report, markdown
 
 

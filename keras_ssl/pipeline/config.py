@@ -55,6 +55,9 @@ class PipelineConfig:
         if self.recipe == "auto" and self.text.stream and self.task == "text":
             raise UserError("--recipe=auto needs a validation split held out of training, which streamed text has not "
                             "yet: drop --stream_text, or use a named recipe, e.g. --recipe=prune-cluster-pqat")
+        if self.task == "text" and self.search.study.workers > 1:
+            raise UserError(f"--workers={self.search.study.workers}: search worker processes load image classifiers; "
+                            "the text task's search runs in one process (--workers=1)")
         if not 0.0 < self.validation_fraction < 0.5:
             raise UserError(f"validation_fraction={self.validation_fraction} must be in (0, 0.5)")
         if self.precision not in PRECISIONS:

@@ -11,7 +11,7 @@ from keras_ssl.models.students import build_student_classifier, student_config_f
 from keras_ssl.pipeline.compress_export import TrainedTask, compress_and_export
 from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation
-from keras_ssl.search.accuracy_aware import SearchTask
+from keras_ssl.search.classifier_task import ClassifierSearchData
 from keras_ssl.ssl.contrastive import pretrain_contrastive
 from keras_ssl.ssl.finetune import label_fraction_study
 from keras_ssl.ssl.pretrain import pretrain_autoencoder
@@ -87,9 +87,10 @@ def run_image_task(config, artifacts_dir, timer):
         top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
         associated_files={"labels.txt": labels_text(data.class_names)},
         latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
-    search_task = validation and SearchTask(
-        model=None, context=None, val_inputs=validation[0], calibration=evaluation.calibration,
-        correct=lambda out: np.argmax(out, -1) == validation[1])
+    search_task = validation and ClassifierSearchData(
+        x_train=data.x_train, y_train=data.y_train, x_val=validation[0], y_val=validation[1],
+        calibration=evaluation.calibration, batch_size=finetune.batch_size, seed=config.seed,
+        student=dataclasses.asdict(student_config_for(task.classifier))).task()
     trained = TrainedTask(
         model=classifier, dataset=dataset, compile=compile_for_logits, evaluation=evaluation,
         build_student=lambda **kwargs: build_student_classifier(student_config_for(task.classifier, **kwargs)),

@@ -18,6 +18,7 @@ from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.compress.recipes import DistillStepConfig, FinetuneConfig, Recipe, apply_recipe, load_recipe
 from keras_ssl.search.accuracy_aware import search
+from keras_ssl.search.study import default_folder
 
 TUTORIAL = "tutorial"
 # Student-builder arguments per task: ≥10x fewer parameters than the default teacher (see models/students.py).
@@ -88,23 +89,30 @@ def recipe_rows(config, model, context, search_task, out_dir):
             for recipe in [book[TUTORIAL]] + chosen]
     section = None
     if config.recipe == "auto":
-        result = search(dataclasses.replace(search_task, model=model, context=context), config.search)
-        rows.append(("auto_best", result.model, result.chosen.describe(), result.chosen.mode))
+        study = dataclasses.replace(config.search.study, folder=config.search.study.folder or default_folder(
+            config.output_dir), overwrite=config.overwrite, resume=config.resume)
+        search_config = dataclasses.replace(config.search, seed=config.seed, study=study)
+        result = search(dataclasses.replace(search_task, model=model, context=context), search_config)
+        if result.chosen is not None:
+            rows.append(("auto_best", result.model, result.chosen.describe(), result.chosen.mode))
         section = search_section(result, config.search, out_dir)
     return rows, section
 
 
 def search_section(result, search_config, out_dir):
-    """Writes the chosen recipe, the full search record and the Pareto plot; returns the report's summary."""
-    atomic_write_json(os.path.join(out_dir, "chosen_recipe.json"), result.chosen.to_dict())
-    section = {"chosen": result.chosen.name, "chosen_recipe": result.chosen.describe(),
+    """Writes the chosen recipe (if any met the budget), the full search record and the Pareto plot; returns the
+    report's summary."""
+    if result.chosen is not None:
+        atomic_write_json(os.path.join(out_dir, "chosen_recipe.json"), result.chosen.to_dict())
+    section = {"chosen": result.chosen and result.chosen.name,
+               "chosen_recipe": result.chosen and result.chosen.describe(), "study": result.study,
                "budget_points": search_config.budget_points, "margin_se": search_config.margin_se,
                "baseline_val_accuracy": result.baseline_accuracy,
                "seconds": result.seconds, "candidates": result.candidates, "failed": result.failed,
                "sensitivity": result.sensitivity}
     atomic_write_json(os.path.join(out_dir, "search.json"), section)
     plot_size_accuracy({"variants": [dict(row, name=row["name"]) for row in result.candidates],
-                        "baseline": result.chosen.name}, os.path.join(out_dir, "search_pareto.png"),
+                        "baseline": result.chosen and result.chosen.name}, os.path.join(out_dir, "search_pareto.png"),
                        f"search: int8 candidates, validation accuracy (budget {search_config.budget_points:g} pt)")
     return {key: value for key, value in section.items() if key != "sensitivity"}
 
@@ -113,16 +121,26 @@ def render_search(section):
     """The report's search section in markdown: every candidate, the chosen one marked, and the plot."""
     if not section:
         return ""
-    lines = [f"Chosen: `{section['chosen']}` = {section['chosen_recipe']} (smallest int8 artifact whose drop plus "
-             f"{section['margin_se']:g} standard error stays within {section['budget_points']:g} point of the float "
-             "model's validation accuracy "
-             f"{section['baseline_val_accuracy']:.4f}; search took {section['seconds']:.0f} s; re-run it with "
-             "`--recipe_file=DIR/chosen_recipe.json`).", "",
-             "| candidate | recipe | gzip (B) | params | sparsity | val accuracy | Δ (pt) | ± SE (pt) | "
-             "within budget |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    budget = (f"{section['margin_se']:g} standard error stays within {section['budget_points']:g} point of the float "
+              f"model's validation accuracy {section['baseline_val_accuracy']:.4f}")
+    if section["chosen"]:
+        lines = [f"Chosen: `{section['chosen']}` = {section['chosen_recipe']} (smallest int8 artifact whose drop plus "
+                 f"{budget}; search took {section['seconds']:.0f} s; re-run it with "
+                 "`--recipe_file=DIR/chosen_recipe.json`)."]
+    else:
+        lines = [f"**No candidate was chosen**: none had a drop that plus {budget}. The float artifacts stay."]
+    study = section.get("study") or {}
+    if study:
+        lines += ["", f"Optuna study `{study['name']}` in `{study['storage']}`: {study['finished_trials']} trials "
+                  f"({study['enqueued']} hand-made candidates enqueued first), {study['workers']} worker(s), "
+                  f"{study['trials_per_hour']} trials/hour in this run"
+                  + (f", resumed with {study['resumed_with']} finished" if study["resumed_with"] else "")
+                  + (f", trials retried after a worker died: {study['retried_trials']}" if study["retried_trials"]
+                     else "") + f". Open it with `{study['dashboard']}`."]
+    lines += ["", "| candidate | recipe | gzip (B) | params | sparsity | val accuracy | Δ (pt) | ± SE (pt) | "
+              "within budget |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in sorted(section["candidates"], key=lambda r: r["gzip_bytes"]):
-        mark = " (chosen)" if row.get("chosen") else ""
+        mark = " (chosen)" if row.get("chosen") else " (Pareto)" if row.get("pareto") else ""
         lines.append(f"| {row['name']}{mark} | {row['recipe']} | {row['gzip_bytes']:,} | {row['params']:,} | "
                      f"{row['sparsity']:.2f} | {row['accuracy']:.4f} | {-row['drop_points']:+.2f} | "
                      f"{row['drop_se_points']:.2f} | "

@@ -9,7 +9,7 @@ import os
 
 from absl import logging
 
-from keras_ssl.base.errors import UserError
+from keras_ssl.base.errors import JobFailed, UserError
 from keras_ssl.base.io_utils import staged_dir
 from keras_ssl.base.output_lock import output_lock
 from keras_ssl.pipeline.image_task import run_image_task
@@ -47,4 +47,8 @@ def run_pipeline(config):
             markdown = write_report(report, stage)
             check_output_dir(config)  # a report put there by hand while this run trained is not replaced either
     logging.info("report written to %s", os.path.join(config.output_dir, "report.md"))
+    if search and search["chosen"] is None:
+        raise JobFailed(f"no search candidate stayed within {config.search.budget_points:g} points of the float "
+                        f"model on validation: {config.output_dir} has every other row and artifact, float32 "
+                        "included; raise --budget_points or --search_trials")
     return report, markdown

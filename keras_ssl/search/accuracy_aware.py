@@ -9,6 +9,10 @@ Users of today's toolkits guess a combination (e.g. 80% pruning + int8) and lose
    (prune per layer, then optionally sparsity-preserving clustering), and so do uniform sparsities (what tfmot's
    tutorials do, so the search can never do worse than them on validation) and every distilled student at every
    uniform sparsity.  Each candidate is trained, converted to int8 TFLite and *run* on the validation split.
+   These hand-made candidates are enqueued first in an Optuna study (``study.py``, ``space.py``) whose sampler then
+   proposes ``study.trials`` more from the same space (two objectives: gzip bytes and accuracy drop; the budget
+   is its constraint).  One or many worker processes, on one host or several, pull the trials; a killed one's
+   trial runs again, and a killed search resumes where it stopped.
 3. **Choice.**  The smallest gzip artifact whose validation drop is within the budget *with a margin*: the drop
    plus ``margin_se`` standard errors of it must fit.  The standard error is the paired one (McNemar): it counts
    the examples the candidate and the float model disagree on being right, sqrt(b + c) / n.  On digits' ~200
@@ -21,14 +25,16 @@ The validation split is held out of every training step, so the choice never loo
 then scores the chosen artifact on the test split like every other row.
 """
 import dataclasses
+import json
 import time
+from functools import partial
 from typing import Callable
 
 import numpy as np
 from absl import logging
+from optuna.trial import FixedTrial, TrialState
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.base.keras import tf
 from keras_ssl.base.metrics import count_params, gzip_bytes, sparsity
 from keras_ssl.base.tflite_modes import MODES
 from keras_ssl.compress.byo import copy_model
@@ -36,7 +42,11 @@ from keras_ssl.compress.cluster import ClusterConfig
 from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.lottery import maskable_weights
 from keras_ssl.compress.prune import PruneConfig
-from keras_ssl.compress.recipes import DistillStepConfig, Recipe, apply_recipe
+from keras_ssl.compress.recipes import Recipe, apply_recipe
+from keras_ssl.search.space import heuristic_trials, recipe_for, space_from_config
+from keras_ssl.search.study import (Objective, StudyConfig, artifact_store, finished_trials, load_trial_model,
+                                    model_fingerprint, open_study, run_trials, seal, study_summary)
+from keras_ssl.search.workers import run_worker_processes
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
 
@@ -68,6 +78,8 @@ class SearchConfig:
     # Clustered candidates are converted with one int8 scale per Dense tensor, so their k shared values stay k bytes
     # that gzip packs (see tflite_export.convert); set it to "int8" to keep per-channel scales.
     cluster_mode: str = "int8_per_tensor"
+    seed: int = 0  # the sampler's (worker i samples with seed + i)
+    study: StudyConfig = dataclasses.field(default_factory=StudyConfig)
 
     def __post_init__(self):
         if not self.budget_points >= 0:
@@ -89,6 +101,7 @@ class SearchTask:
     val_inputs: np.ndarray
     correct: Callable
     calibration: np.ndarray
+    data: object = None  # a ClassifierSearchData that worker processes can load; None: in-process only
 
     def score(self, outputs):
         """Accuracy: the fraction of ``correct``."""
@@ -98,13 +111,14 @@ class SearchTask:
 @dataclasses.dataclass
 class SearchResult:
     """The chosen recipe and model, every candidate's row, the sensitivity table and the baseline it was judged by."""
-    chosen: Recipe
+    chosen: Recipe  # None when no candidate met the budget
     model: object
     candidates: list
     sensitivity: list
     baseline_accuracy: float
     seconds: float
     failed: list = dataclasses.field(default_factory=list)  # candidates that could not be trained or converted
+    study: dict = dataclasses.field(default_factory=dict)  # where the study is, its trials, trials per hour
 
 
 def prunable_layers(model):
@@ -160,56 +174,6 @@ def layer_sensitivity(task, config, baseline):
     return rows
 
 
-def settings_for(sensitivity, technique, tolerance, choose):
-    """Per layer, the level ``choose`` (max sparsity / min clusters) among those whose drop ≤ ``tolerance``."""
-    chosen = {}
-    for layer in dict.fromkeys(row["layer"] for row in sensitivity):
-        ok = [row["level"] for row in sensitivity
-              if row["layer"] == layer and row["technique"] == technique and row["drop_points"] <= tolerance]
-        if ok:
-            chosen[layer] = choose(ok)
-    return chosen
-
-
-def candidate_recipes(sensitivity, config, layers):
-    """The recipes to train and measure, deduplicated (several tolerances often give the same settings)."""
-    recipes, seen = [], set()
-
-    def add(recipe):
-        key = repr(recipe.to_dict()["steps"])
-        if key not in seen:
-            seen.add(key)
-            recipes.append(recipe)
-
-    for tolerance in config.tolerances:
-        per_layer = {layer: settings_for(sensitivity, "prune", tolerance, max).get(layer, 0.0) for layer in layers}
-        if not any(per_layer.values()):
-            continue
-        prune = dataclasses.replace(config.prune, per_layer=per_layer, target_sparsity=max(per_layer.values()))
-        add(Recipe(f"auto-prune-t{tolerance:g}", (("prune", prune),), config.mode))
-        clusters = settings_for(sensitivity, "cluster", tolerance, min)
-        if config.cluster and clusters:
-            cluster = dataclasses.replace(config.cluster_config, per_layer={k: clusters.get(k, 0) for k in layers},
-                                          number_of_clusters=max(clusters.values()), preserve_sparsity=True)
-            add(Recipe(f"auto-prune-cluster-t{tolerance:g}", (("prune", prune), ("cluster", cluster)),
-                       config.cluster_mode))
-    for level in config.uniform_sparsities:
-        prune = dataclasses.replace(config.prune, target_sparsity=level, per_layer={})
-        add(Recipe(f"auto-uniform-s{level:g}", (("prune", prune),), config.mode))
-        if config.cluster:
-            cluster = dataclasses.replace(config.cluster_config, number_of_clusters=config.uniform_clusters,
-                                          per_layer={}, preserve_sparsity=True)
-            add(Recipe(f"auto-uniform-cluster-s{level:g}", (("prune", prune), ("cluster", cluster)),
-                       config.cluster_mode))
-    for index, student in enumerate(config.students):
-        for level in config.student_sparsities:
-            steps = [("distill", DistillStepConfig(student=dict(student), distill=config.distill))]
-            if level:
-                steps.append(("prune", dataclasses.replace(config.prune, target_sparsity=level, per_layer={})))
-            add(Recipe(f"auto-student{index}-s{level:g}", tuple(steps), config.mode))
-    return recipes
-
-
 def paired_drop(base_correct, correct):
     """(accuracy drop, its paired standard error), both in points: (b - c) / n and sqrt(b + c) / n, where b counts
     what only the base got right and c what only the candidate got right."""
@@ -231,44 +195,80 @@ def measure(recipe, task, base_correct, config):
                    "sparsity": round(sparsity(model), 4), "accuracy": float(correct.mean()),
                    "drop_points": round(drop, 2), "drop_se_points": round(error, 2),
                    "within_budget": bool(drop + config.margin_se * error <= config.budget_points),
+                   "constraint": round(drop + config.margin_se * error - config.budget_points, 4),
                    "seconds": round(time.perf_counter() - start, 1)}
 
 
-def search(task, config):
-    """Runs sensitivity, candidates and choice (module docstring); UserError when no candidate meets the budget."""
-    start = time.perf_counter()
-    base_outputs = TFLiteModel(model_content=to_tflite(task.model, "float32")).predict(task.val_inputs)
-    base_correct = np.asarray(task.correct(base_outputs), bool)
+def float_correct(task):
+    """Per validation example, whether the float32 TFLite model gets it right: what every candidate is paired with."""
+    outputs = TFLiteModel(model_content=to_tflite(task.model, "float32")).predict(task.val_inputs)
+    return np.asarray(task.correct(outputs), bool)
+
+
+def open_search(task, config):
+    """(study, objective): the search's study, made (sensitivity table, space, enqueued candidates) or resumed, and
+    the objective that runs its trials in this process."""
+    base_correct = float_correct(task)
     baseline = float(base_correct.mean())
-    sensitivity = layer_sensitivity(task, config, baseline)
-    rows, models, failed = [], {}, []
-    for recipe in candidate_recipes(sensitivity, config, prunable_layers(task.model)):
-        try:
-            model, row = measure(recipe, task, base_correct, config)
-        except (UserError, ValueError, RuntimeError, tf.errors.OpError) as e:
-            # One candidate a technique cannot take (e.g. more clusters than a small pruned kernel has weights)
-            # must not end the search: it is recorded with its reason.
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            logging.warning("candidate %s failed: %s", recipe.name, reason)
-            failed.append({"name": recipe.name, "recipe": recipe.describe(), "reason": reason})
-            continue
-        rows.append(row)
-        models[recipe.name] = (recipe, model)
-        logging.info("candidate %-26s gzip %7d B  val acc %.4f (%+.2f ± %.2f points)  %s", row["name"],
-                     row["gzip_bytes"], row["accuracy"], -row["drop_points"], row["drop_se_points"],
-                     "ok" if row["within_budget"] else "over budget")
+    space = space_from_config(config, prunable_layers(task.model))
+    # Through JSON, as the storage keeps it (tuples become lists), so a resumed study compares equal.
+    contract = json.loads(json.dumps({"model": model_fingerprint(task.model), "budget_points": config.budget_points,
+                                      "margin_se": config.margin_se, "space": space}))
+    study, made = open_study(config.study, contract, seed=config.seed)
+    if made:
+        sensitivity = layer_sensitivity(task, config, baseline)
+        seal(study, contract, sensitivity, heuristic_trials(sensitivity, config, contract["space"]), baseline)
+    study.set_user_attr("total_trials", study.user_attrs["heuristics"] + config.study.trials)
+    return study, Objective(task, contract["space"], base_correct, partial(measure, config=config),
+                            artifact_store(config.study))
+
+
+def search(task, config):
+    """Runs sensitivity, candidates and choice (module docstring) as an Optuna study (``study.py``).
+
+    The chosen model is None when no candidate met the budget (the report then keeps the float model and says so);
+    UserError when every candidate failed."""
+    start = time.perf_counter()
+    config = dataclasses.replace(config, study=config.study.with_folder())
+    study, objective = open_search(task, config)
+    before = len(finished_trials(study))
+    if config.study.workers > 1:
+        run_worker_processes(config.study, task)
+    # In-process: the only worker, or the one that finishes what dead workers left.
+    run_trials(study, objective, study.user_attrs["total_trials"], config.study.poll_seconds)
+    rows, failed = collect(study)
     if not rows:
         reasons = "; ".join(f"{f['name']}: {f['reason']}" for f in failed[:3])
         raise UserError(f"every one of the {len(failed)} search candidates failed to train or convert ({reasons}"
                         f"{'; ...' if len(failed) > 3 else ''}): check the model and data, or the search settings")
     ok = [row for row in rows if row["within_budget"]]
-    if not ok:
-        raise UserError(f"no candidate stayed within {config.budget_points} points (+ {config.margin_se:g} standard "
-                        f"errors) of the float model's validation accuracy {baseline:.4f} (best: "
-                        f"{max(r['accuracy'] for r in rows):.4f}): raise the budget or add gentler tolerances / "
-                        "bigger students")
-    best = min(ok, key=lambda row: (row["gzip_bytes"], -row["accuracy"]))
-    best["chosen"] = True
-    recipe, model = models[best["name"]]
-    return SearchResult(chosen=recipe, model=model, candidates=rows, sensitivity=sensitivity,
-                        baseline_accuracy=baseline, seconds=round(time.perf_counter() - start, 1), failed=failed)
+    chosen = model = None
+    if ok:
+        best = min(ok, key=lambda row: (row["gzip_bytes"], -row["accuracy"]))
+        best["chosen"] = True
+        trial = study.trials[best["trial"]]
+        chosen = recipe_for(FixedTrial(trial.params), objective.space, name=best["name"])
+        model = load_trial_model(config.study, trial)
+    else:
+        logging.warning("no candidate stayed within %s points (+ %g standard errors) of the float model's validation "
+                        "accuracy (best: %.4f)", config.budget_points, config.margin_se,
+                        max(r["accuracy"] for r in rows))
+    study.set_user_attr("finished", best["name"] if ok else "no candidate")
+    seconds = round(time.perf_counter() - start, 1)
+    return SearchResult(chosen=chosen, model=model, candidates=rows, sensitivity=study.user_attrs["sensitivity"],
+                        baseline_accuracy=study.user_attrs["baseline_accuracy"], seconds=seconds, failed=failed,
+                        study=study_summary(study, config.study, before, seconds))
+
+
+def collect(study):
+    """(candidate rows, failed candidates) of the study's finished trials; rows on the feasible Pareto front are
+    marked ``pareto``.  A duplicate recipe's trial reuses its twin's row and is left out."""
+    front = {t.number for t in study.best_trials}
+    rows, failed = [], []
+    for trial in finished_trials(study):
+        if trial.state == TrialState.FAIL:
+            failed.append({"name": trial.user_attrs.get("name", f"trial-{trial.number}"), "trial": trial.number,
+                           "recipe": trial.user_attrs.get("recipe_key", ""), "reason": trial.user_attrs["fail_reason"]})
+        elif "twin_of" not in trial.user_attrs["row"]:
+            rows.append(dict(trial.user_attrs["row"], pareto=trial.number in front))
+    return rows, failed

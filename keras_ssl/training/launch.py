@@ -85,13 +85,16 @@ def _describe(code):
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
-def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_seconds=0.1, stop_when=None):
+def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_seconds=0.1, stop_when=None,
+           independent=False):
     """Starts one process per entry of ``commands`` (argument lists) as workers 0..N-1 of a local cluster.
 
     ``{index}`` in an argument becomes the worker's index.  Returns a LaunchResult once every worker exited 0,
     or as soon as one fails or ``timeout`` seconds pass (the rest are then SIGKILLed); it never raises for a
     worker's failure.  ``stream`` gets the prefixed output (None: only kept in the result).  ``stop_when()``, polled
     while they run, SIGKILLs them all when it returns True (tests use it to kill a cluster mid-training).
+    ``independent`` workers (e.g. search workers sharing a study) are no cluster: no ``TF_CONFIG``, and one that
+    fails leaves the others running; the launch ends when all have exited (or at the deadline).
     """
     if not commands or not all(commands):
         raise UserError("no worker command given: pass the command to run after `--`")
@@ -105,7 +108,8 @@ def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_second
         for index, command in enumerate(commands):
             argv = [str(arg).replace("{index}", str(index)) for arg in command]
             try:
-                proc = subprocess.Popen(argv, cwd=cwd, env=dict(base_env, TF_CONFIG=tf_config(addresses, index)),
+                cluster = {} if independent else {"TF_CONFIG": tf_config(addresses, index)}
+                proc = subprocess.Popen(argv, cwd=cwd, env=dict(base_env, **cluster),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
             except OSError as e:
@@ -115,7 +119,7 @@ def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_second
             thread = threading.Thread(target=_pump, args=(index, proc.stdout, outputs[-1], stream, lock), daemon=True)
             thread.start()
             threads.append(thread)
-        message = _wait(procs, start + timeout, timeout, poll_seconds, stop_when)
+        message = _wait(procs, start + timeout, timeout, poll_seconds, stop_when, independent)
     finally:
         _kill(procs)
         for thread in threads:
@@ -126,12 +130,12 @@ def launch(commands, timeout, env=None, cwd=None, stream=sys.stdout, poll_second
                         seconds=round(time.monotonic() - start, 2))
 
 
-def _wait(procs, deadline, timeout, poll_seconds, stop_when=None):
+def _wait(procs, deadline, timeout, poll_seconds, stop_when=None, independent=False):
     """None once every worker exited 0; else the one-line reason the launch failed (the caller kills the rest)."""
     while True:
         codes = [proc.poll() for proc in procs]
         failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
-        if failed:
+        if failed and (not independent or None not in codes):
             i = failed[0]
             running = [str(j) for j, code in enumerate(codes) if code is None]
             rest = f"; killed worker(s) {', '.join(running)} (SIGKILL)" if running else ""
