@@ -46,7 +46,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist worksteal
 
 # docs/flags.md: every binary's --helpshort (exit 0, and at least one flag listed, or the target fails).
-FLAG_BINARIES := pipeline export benchmark search launch_workers
+FLAG_BINARIES := pipeline export benchmark search search_worker launch_workers
 
 docs-flags: $(STAMP)
 	@set -e; out=docs/flags.md.tmp; help=docs/.helpshort.tmp; \

@@ -1,4 +1,5 @@
 """End-to-end smoke runs of the main job (one per task) and its behaviour on bad input."""
+import dataclasses
 import json
 import os
 import re
@@ -120,7 +121,11 @@ def test_image_pipeline_end_to_end(tmp_path):
 
 
 def test_text_pipeline_end_to_end(tmp_path):
-    """Streamed from files (--stream_text); the in-memory corpus path runs in tests/test_notebooks.py."""
+    """Streamed from files (--stream_text); the in-memory corpus path runs in tests/test_notebooks.py.  Run twice:
+    the same config gives the same numbers (tests/test_determinism.py)."""
+    from keras_ssl.base.keras import tf_keras
+    from test_determinism import assert_same_numbers, report_numbers
+
     out = str(tmp_path / "text")
     files = []
     for i, doc in enumerate(load_pydoc_corpus()[:15]):
@@ -136,6 +141,9 @@ def test_text_pipeline_end_to_end(tmp_path):
                             max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
     report, _ = run_pipeline(config)
+    tf_keras.backend.clear_session()  # as a new process would: Keras' layer-name counters start over
+    again, _ = run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
+    assert_same_numbers(report_numbers(report), report_numbers(again))
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
     assert "16x8" in report["export"]["skipped"][0]["reason"]
     ssl = report["ssl"]
@@ -293,8 +301,9 @@ def test_overrides_from_flags_reach_the_config():
     assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300
     assert np.isclose(config.prune.target_sparsity, 0.6) and config.output_dir == "/tmp/x"
     assert _config_from("--label_fractions=0.05,0.5").image.label_fractions == (0.05, 0.5, 1.0)
-    auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2")
+    auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2", "--workers=2", "--overwrite")
     assert auto.search.prune.epochs == 3 and auto.prune.epochs == 3 and auto.search.budget_points == 2
+    assert auto.search.study.workers == 2 and auto.search.study.folder == "/tmp/x.study" and auto.search.study.overwrite
     mobile = _config_from("--encoder=mobilenet_v2", "--alpha=0.5", "--image_dir=photos").image
     assert (mobile.classifier.encoder.architecture, mobile.classifier.encoder.alpha) == ("mobilenet_v2", 0.5)
     assert mobile.classifier.encoder.image_size == 32 and mobile.ssl == "contrastive"
@@ -313,6 +322,10 @@ def test_overrides_from_flags_reach_the_config():
     (["--task=image", "--stream_text"], "--stream_text only applies to --task=text"),
     (["--task=text", "--dataset=fashion_mnist"], "--dataset only applies to --task=image"),
     (["--dataset=fashion_mnist", "--image_dir=photos"], "--image_dir and --dataset=fashion_mnist each name"),
+    (["--workers=2", "--search_trials=3"], "--search_trials, --workers set the search study of --recipe=auto"),
+    (["--task=text", "--recipe=auto", "--workers=2"], "search worker processes load image classifiers"),
+    (["--recipe=auto", "--study_storage=redis://host/0"], "unknown scheme"),
+    (["--recipe=auto", "--study_storage=/no/such/folder/journal.log"], "its folder is missing"),
 ])
 def test_flags_the_recipe_would_ignore_are_refused(args, fragment):
     from keras_ssl.base.errors import UserError

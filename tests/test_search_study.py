@@ -1,5 +1,6 @@
 """The search on Optuna: its space and enqueued candidates, its storages, its contract, and workers sharing a study —
 one of them SIGKILLed mid-trial, whose trial runs again on the other."""
+import dataclasses
 import os
 import signal
 import subprocess
@@ -65,8 +66,9 @@ def test_a_bad_storage_is_one_line(url, message):
     assert "\n" not in str(error.value) and "secret" not in str(error.value)
 
 
-def test_a_study_belongs_to_one_model_and_budget_and_is_resumed_until_finished(tmp_path):
-    config = StudyConfig(folder=str(tmp_path))
+@pytest.mark.parametrize("storage", ["", "sqlite:///{folder}/study.db"])  # the journal file, and an RDB
+def test_a_study_belongs_to_one_model_and_budget_and_is_resumed_until_finished(tmp_path, storage):
+    config = StudyConfig(folder=str(tmp_path), storage=storage.format(folder=tmp_path))
     contract = {"model": "abc", "budget_points": 1.0, "margin_se": 1.0, "space": {"layers": ["a"]}}
     study, made = open_study(config, contract)
     seal(study, contract, [], [("auto-x", {"family": "uniform"})], 0.9)
@@ -79,7 +81,7 @@ def test_a_study_belongs_to_one_model_and_budget_and_is_resumed_until_finished(t
     again.set_user_attr("finished", "auto-x")
     with pytest.raises(UserError, match="is finished"):
         open_study(config, contract)
-    fresh, made = open_study(StudyConfig(folder=str(tmp_path), overwrite=True), contract)
+    fresh, made = open_study(dataclasses.replace(config, overwrite=True), contract)
     assert made and not fresh.trials
 
 

@@ -25,8 +25,11 @@ flags.DEFINE_integer("grace_seconds", 40, "A running trial not stamped for this 
 
 def study_config(study, output_dir, overwrite=False, resume=True):
     """``study`` (a StudyConfig) with the flags applied; its folder defaults to ``<output_dir>.study``."""
+    from keras_ssl.search.storage import check_url
     from keras_ssl.search.study import default_folder
 
+    if FLAGS.study_storage:
+        check_url(FLAGS.study_storage)  # before anything trains
     folder = FLAGS.study_folder or (default_folder(output_dir) if output_dir else "")
     return dataclasses.replace(study, folder=folder, storage=FLAGS.study_storage, name=FLAGS.study_name,
                                trials=FLAGS.search_trials, workers=FLAGS.workers, overwrite=overwrite, resume=resume,

@@ -79,10 +79,24 @@ def display_url(url):
     return make_url(url).render_as_string(hide_password=True)
 
 
+def check_url(url):
+    """UserError (one line) unless ``url`` is an RDB URL or a journal file path in an existing folder; writes
+    nothing (a database is reached only when the study is opened)."""
+    if is_rdb_url(url):
+        return
+    if "://" in url:
+        raise UserError(f"study storage {url!r}: unknown scheme; pass a journal file path or a "
+                        f"{'/'.join(RDB_SCHEMES)} URL")
+    if os.path.isdir(url) or not os.path.isdir(os.path.dirname(os.path.abspath(url))):
+        raise UserError(f"study storage {url}: {'is a folder' if os.path.isdir(url) else 'its folder is missing'}; "
+                        "pass a journal file path in an existing folder")
+
+
 def open_storage(config):
     """The Optuna storage of ``config.url``; UserError (one line) for a malformed or unreachable one."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=config.max_retry)
     url = config.url
+    check_url(url)
     if is_rdb_url(url):
         import sqlalchemy.exc
         try:
@@ -95,13 +109,6 @@ def open_storage(config):
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise UserError(f"cannot open study storage {display_url(url)} ({reason}): check the URL, the server "
                             "and its credentials") from None
-    if "://" in url:
-        raise UserError(f"study storage {url!r}: unknown scheme; pass a journal file path or a "
-                        f"{'/'.join(RDB_SCHEMES)} URL")
-    folder = os.path.dirname(os.path.abspath(url))
-    if os.path.isdir(url) or not os.path.isdir(folder):
-        raise UserError(f"study storage {url}: {'is a folder' if os.path.isdir(url) else 'its folder is missing'}; "
-                        "pass a journal file path in an existing folder")
     try:
         return HeartbeatJournalStorage(url, config.interval, config.grace, retry)
     except OSError as e:

@@ -134,6 +134,7 @@ def open_study(config, contract, seed=0):
     study = optuna.create_study(study_name=config.name, storage=open_storage(
         StorageConfig(config.url, config.heartbeat_seconds, config.grace_seconds)), directions=DIRECTIONS,
         sampler=_sampler(seed))
+    study.set_metric_names(["gzip_bytes", "drop_points"])  # the dashboard's axis names
     logging.info("made %s", where)
     return study, True
 
