@@ -79,9 +79,9 @@ def test_application_layers_tfmot_cannot_wrap_are_skipped_by_name(mobilenet_v3, 
 
 
 def test_applications_export_to_validated_tflite(mobilenet_v3):
-    mobilenet_v2 = tf_keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10)
+    """MobileNetV3 here; MobileNetV2's int8 export (pruned, fully in XNNPACK) is tests/test_mobilenet.py's."""
     x = np.random.default_rng(0).random((8, 32, 32, 3)).astype(np.float32)
-    for model in (mobilenet_v3, mobilenet_v2):
+    for model in (mobilenet_v3,):
         expected = model.predict(x, verbose=0)
         float32 = TFLiteModel(model_content=to_tflite(model, "float32"))
         np.testing.assert_allclose(float32.predict(x), expected, atol=1e-4)
