@@ -3,6 +3,7 @@ one of them SIGKILLed mid-trial, whose trial runs again on the other."""
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -83,6 +84,11 @@ def test_a_study_belongs_to_one_model_and_budget_and_is_resumed_until_finished(t
         open_study(config, contract)
     fresh, made = open_study(dataclasses.replace(config, overwrite=True), contract)
     assert made and not fresh.trials
+    fresh.set_user_attr("maker", "another-host:1")  # made there, its contract not stored yet
+    with pytest.raises(UserError, match="is being made by another-host:1"):
+        open_study(config, contract)
+    fresh.set_user_attr("maker", f"{socket.gethostname()}:999999")  # a process of this host that died making it
+    assert open_study(config, contract)[1], "made again"
 
 
 def tiny_task():

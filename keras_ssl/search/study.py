@@ -126,6 +126,10 @@ def open_study(config, contract, seed=0):
         if refusal is not None and not config.overwrite:
             raise UserError(f"{refusal}: pass --overwrite to start it over, or another --study_name / "
                             "--study_storage")
+    maker = study.user_attrs.get("maker") if study is not None and "contract" not in study.user_attrs else None
+    if maker and _alive_elsewhere(maker) and not config.overwrite:
+        raise UserError(f"{where} is being made by {maker} (its sensitivity table and candidates): start this "
+                        "command again once that one logs 'trial 1 of N', or pass --overwrite if it died")
     if study is not None:  # started over, or made by a run killed before its contract was stored
         logging.info("starting %s over", where)
         optuna.delete_study(study_name=config.name, storage=study._storage)
@@ -135,8 +139,23 @@ def open_study(config, contract, seed=0):
         StorageConfig(config.url, config.heartbeat_seconds, config.grace_seconds)), directions=DIRECTIONS,
         sampler=_sampler(seed))
     study.set_metric_names(["gzip_bytes", "drop_points"])  # the dashboard's axis names
+    study.set_user_attr("maker", f"{socket.gethostname()}:{os.getpid()}")
     logging.info("made %s", where)
     return study, True
+
+
+def _alive_elsewhere(maker):
+    """Whether the process ``maker`` ("host:pid") may still be making its study: always, on another host."""
+    host, _, pid = maker.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return int(pid) != os.getpid()
 
 
 def _contract_mismatch(stored, contract, where):
