@@ -73,7 +73,7 @@ class StudyConfig:
 
     def with_folder(self):
         """This config, or with a scratch folder (deleted at exit) when it names neither folder nor storage: a library
-        call with no study settings runs in one throwaway journal, as the search did before it had a study."""
+        call with no study settings gets a throwaway journal (nothing to resume, nothing left on disk)."""
         if self.folder or self.storage:
             return self
         scratch = tempfile.mkdtemp(prefix="keras-ssl-study-")
