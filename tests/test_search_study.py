@@ -147,6 +147,7 @@ def test_two_workers_share_a_study_and_a_killed_workers_trial_runs_again(tmp_pat
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE, "the killed trial ran again"
     assert retried[0].user_attrs["name"] == trials[killed].user_attrs["name"]
+    assert retried[0].user_attrs["seed_trial"] == killed, "seeded as the original: it trains alike on any worker"
     finished = finished_trials(study)
     assert len(finished) == total
     names = [t.user_attrs["name"] for t in finished]

@@ -217,7 +217,8 @@ def open_search(task, config):
     study, made = open_study(config.study, contract, seed=config.seed)
     if made:
         sensitivity = layer_sensitivity(task, config, baseline)
-        seal(study, contract, sensitivity, heuristic_trials(sensitivity, config, contract["space"]), baseline)
+        seal(study, contract, sensitivity, heuristic_trials(sensitivity, config, contract["space"]), baseline,
+             config.seed)
     study.set_user_attr("total_trials", study.user_attrs["heuristics"] + config.study.trials)
     return study, Objective(task, contract["space"], base_correct, partial(measure, config=config),
                             artifact_store(config.study))
@@ -268,7 +269,7 @@ def collect(study):
     for trial in finished_trials(study):
         if trial.state == TrialState.FAIL:
             failed.append({"name": trial.user_attrs.get("name", f"trial-{trial.number}"), "trial": trial.number,
-                           "recipe": trial.user_attrs.get("recipe_key", ""), "reason": trial.user_attrs["fail_reason"]})
+                           "recipe": trial.user_attrs.get("recipe", ""), "reason": trial.user_attrs["fail_reason"]})
         elif "twin_of" not in trial.user_attrs["row"]:
             rows.append(dict(trial.user_attrs["row"], pareto=trial.number in front))
     return rows, failed

@@ -117,7 +117,8 @@ def open_storage(config):
 
 
 def quiet_optuna():
-    """Optuna's own INFO lines per trial would repeat the search's; its experimental-feature warnings are noise."""
+    """Optuna's own lines per trial would repeat the search's (a failed candidate's with a traceback); its
+    experimental-feature warnings are noise."""
     import warnings
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

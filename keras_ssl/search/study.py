@@ -168,9 +168,10 @@ def _contract_mismatch(stored, contract, where):
     return None
 
 
-def seal(study, contract, sensitivity, heuristics, baseline):
+def seal(study, contract, sensitivity, heuristics, baseline, seed=0):
     """Stores what every worker needs in a new study, then enqueues the hand-made candidates; the contract last, so
     a study without one (made by a run killed here) is made again."""
+    study.set_user_attr("seed", seed)
     study.set_user_attr("sensitivity", sensitivity)
     study.set_user_attr("baseline_accuracy", baseline)
     study.set_user_attr("heuristics", len(heuristics))
@@ -205,6 +206,7 @@ class Objective:
         trial.set_user_attr("name", recipe.name)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("recipe_key", key)
+        trial.set_user_attr("recipe", recipe.describe())
         twin = next((t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                      if t.user_attrs.get("recipe_key") == key), None)
         if twin is not None:  # the sampler proposed a recipe already measured: its numbers, no new training
@@ -212,6 +214,11 @@ class Objective:
             trial.set_user_attr("model_artifact", twin.user_attrs["model_artifact"])
         else:
             logging.info("trial %d: %s = %s", trial.number, recipe.name, recipe.describe())
+            # Seeded by the trial (a retried one by its original: the retry copies user attributes), not by what ran
+            # before it in this process: a candidate trains alike whichever worker runs it.
+            first = trial.user_attrs.get("seed_trial", trial.number)
+            trial.set_user_attr("seed_trial", first)
+            tf_keras.utils.set_random_seed(trial.study.user_attrs.get("seed", 0) + first)
             try:
                 model, row = self.measure(recipe, self.task, self.base_correct)
             except CANDIDATE_ERRORS as e:
