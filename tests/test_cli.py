@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
 # binary -> a flag only that binary defines
 PRODUCT = {"pipeline": "recipe_file", "export": "calibration_npy", "benchmark": "thread_sweep",
-           "search": "budget_points", "launch_workers": "num_workers"}
+           "search": "budget_points", "search_worker": "worker_index", "launch_workers": "num_workers"}
 STUDIES = {"studies.model_parallel.main": "approach", "studies.scaling.main": "per_replica_batch",
            "studies.int8_speed.main": "runs", "studies.streaming.main": "corpus_mb",
            "studies.label_study.main": "selftrain_neighbors"}
@@ -54,3 +54,17 @@ def test_bad_usage_is_one_error_line_and_exit_2(module, bad):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_a_job_whose_result_did_not_pass_is_one_line_and_exit_1(capsys):
+    from keras_ssl.base.errors import JobFailed
+    from keras_ssl.cli.run import run_main
+
+    message = "no search candidate stayed within 1 points of the float model on validation"
+
+    def no_candidate(args):
+        raise JobFailed(message)
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(no_candidate)
+    assert exit_info.value.code == 1 and capsys.readouterr().err == f"error: {message}\n"
