@@ -78,7 +78,7 @@ class SearchConfig:
     # Clustered candidates are converted with one int8 scale per Dense tensor, so their k shared values stay k bytes
     # that gzip packs (see tflite_export.convert); set it to "int8" to keep per-channel scales.
     cluster_mode: str = "int8_per_tensor"
-    seed: int = 0  # the sampler's (worker i samples with seed + i)
+    seed: int = 0  # seeds the sampler and each trial's training (seed + its trial number)
     study: StudyConfig = dataclasses.field(default_factory=StudyConfig)
 
     def __post_init__(self):
