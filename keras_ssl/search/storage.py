@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 from keras_ssl.base.errors import UserError
 
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
-DRIVERS = "pip install psycopg2-binary (PostgreSQL) or pymysql (MySQL)"
+DRIVERS = ("pip install 'psycopg[binary]' for postgresql:// (or psycopg2-binary with postgresql+psycopg2://), pymysql "
+           "with mysql+pymysql://")
 
 
 @dataclasses.dataclass
