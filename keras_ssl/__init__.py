@@ -51,6 +51,7 @@ _API = {
     "SearchConfig": ("keras_ssl.search.accuracy_aware", "SearchConfig"),
     "SearchTask": ("keras_ssl.search.accuracy_aware", "SearchTask"),
     "search": ("keras_ssl.search.accuracy_aware", "search"),
+    "StudyConfig": ("keras_ssl.search.study", "StudyConfig"),
     # benchmark
     "BenchmarkConfig": ("keras_ssl.benchmark.harness", "BenchmarkConfig"),
     "benchmark": ("keras_ssl.benchmark.harness", "benchmark"),
