@@ -140,8 +140,9 @@ def test_text_pipeline_end_to_end(tmp_path):
                             pretrain=TrainConfig(epochs=4, learning_rate=1e-2, verbose=0), stream=True,
                             max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
+    tf_keras.backend.clear_session()  # both runs as a new process: Keras' layer-name counters start over
     report, _ = run_pipeline(config)
-    tf_keras.backend.clear_session()  # as a new process would: Keras' layer-name counters start over
+    tf_keras.backend.clear_session()
     again, _ = run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
     assert_same_numbers(report_numbers(report), report_numbers(again))
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
