@@ -99,11 +99,16 @@ def _sampler(seed):
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
 
-def load_study(config, seed=0):
-    """The existing study of ``config`` (KeyError when there is none), sampling with ``seed``."""
+def study_storage(config):
+    """The Optuna storage of ``config``, with its heartbeat settings."""
     quiet_optuna()
-    storage = open_storage(StorageConfig(config.url, config.heartbeat_seconds, config.grace_seconds))
-    return optuna.load_study(study_name=config.name, storage=storage, sampler=_sampler(seed))
+    return open_storage(StorageConfig(config.url, config.heartbeat_seconds, config.grace_seconds))
+
+
+def load_study(config, seed=0, storage=None):
+    """The existing study of ``config`` (KeyError when there is none), sampling with ``seed``."""
+    return optuna.load_study(study_name=config.name, storage=storage or study_storage(config),
+                             sampler=_sampler(seed))
 
 
 def open_study(config, contract, seed=0):
@@ -111,8 +116,9 @@ def open_study(config, contract, seed=0):
     anew, which a finished study or one made for another model, budget or space needs ``overwrite`` for."""
     if config.folder:
         os.makedirs(config.folder, exist_ok=True)
+    storage = study_storage(config)  # opened once: loaded, deleted and made in the same storage
     try:
-        study = load_study(config, seed)
+        study = load_study(config, seed, storage)
     except KeyError:
         study = None
     where = f"study {config.name!r} in {display_url(config.url)}"
@@ -132,12 +138,11 @@ def open_study(config, contract, seed=0):
                         "command again once that one logs 'trial 1 of N', or pass --overwrite if it died")
     if study is not None:  # started over, or made by a run killed before its contract was stored
         logging.info("starting %s over", where)
-        optuna.delete_study(study_name=config.name, storage=study._storage)
+        optuna.delete_study(study_name=config.name, storage=storage)
     if config.folder:
         shutil.rmtree(_models_folder(config), ignore_errors=True)
-    study = optuna.create_study(study_name=config.name, storage=open_storage(
-        StorageConfig(config.url, config.heartbeat_seconds, config.grace_seconds)), directions=DIRECTIONS,
-        sampler=_sampler(seed))
+    study = optuna.create_study(study_name=config.name, storage=storage, directions=DIRECTIONS,
+                                sampler=_sampler(seed))
     study.set_metric_names(["gzip_bytes", "drop_points"])  # the dashboard's axis names
     study.set_user_attr("maker", f"{socket.gethostname()}:{os.getpid()}")
     logging.info("made %s", where)

@@ -11,7 +11,7 @@ import sys
 from absl import logging
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.training.launch import launch
+from keras_ssl.training.launch import describe_exit, launch
 
 
 def worker_command(config):
@@ -37,6 +37,5 @@ def run_worker_processes(config, task):
     result = launch([worker_command(config)] * config.workers, timeout=config.timeout_seconds, independent=True)
     for index, code in enumerate(result.returncodes):
         if code:
-            logging.warning("search worker %d %s; its trial runs again", index,
-                            f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
+            logging.warning("search worker %d %s; its trial runs again", index, describe_exit(code))
     return result

@@ -81,7 +81,8 @@ def _kill(procs):
         proc.wait()
 
 
-def _describe(code):
+def describe_exit(code):
+    """How a worker ended, from its exit code (negative: the signal that killed it)."""
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
@@ -139,7 +140,7 @@ def _wait(procs, deadline, timeout, poll_seconds, stop_when=None, independent=Fa
             i = failed[0]
             running = [str(j) for j, code in enumerate(codes) if code is None]
             rest = f"; killed worker(s) {', '.join(running)} (SIGKILL)" if running else ""
-            return f"worker {i} of {len(procs)} {_describe(codes[i])}{rest}"
+            return f"worker {i} of {len(procs)} {describe_exit(codes[i])}{rest}"
         if all(code == 0 for code in codes):
             return None
         if stop_when is not None and stop_when():
