@@ -4,13 +4,14 @@ The pipeline and the search job both describe their classifier this way; with ``
 saves it beside the study (``task/``: the float model, the arrays, the settings) and each worker loads it.
 """
 import dataclasses
+import io
 import json
 import os
 
 import numpy as np
 
 from keras_ssl.base.errors import UserError
-from keras_ssl.base.io_utils import atomic_write_json
+from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.recipes import RecipeContext
 from keras_ssl.models.students import StudentClassifierConfig, build_student_classifier
@@ -49,9 +50,9 @@ class ClassifierSearchData:
         os.makedirs(folder, exist_ok=True)
         model.save(os.path.join(folder, ".model.tmp.keras"))
         os.replace(os.path.join(folder, ".model.tmp.keras"), os.path.join(folder, "model.keras"))
-        with open(os.path.join(folder, ".arrays.tmp.npz"), "wb") as f:
-            np.savez(f, **{name: getattr(self, name) for name in ARRAYS})
-        os.replace(os.path.join(folder, ".arrays.tmp.npz"), os.path.join(folder, "arrays.npz"))
+        arrays = io.BytesIO()
+        np.savez(arrays, **{name: getattr(self, name) for name in ARRAYS})
+        atomic_write_bytes(os.path.join(folder, "arrays.npz"), arrays.getvalue())
         atomic_write_json(os.path.join(folder, "task.json"), {"kind": "image_classifier", "batch_size": self.batch_size,
                                                               "seed": self.seed, "student": self.student})
 
