@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 from absl import logging
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from keras_ssl.base.errors import UserError
@@ -219,9 +220,12 @@ class Objective:
             trial.set_user_attr("model_artifact", twin.user_attrs["model_artifact"])
         else:
             logging.info("trial %d: %s = %s", trial.number, recipe.name, recipe.describe())
-            # Seeded by the trial (a retried one by its original: the retry copies user attributes), not by what ran
+            # Seeded by the trial (a retried one by its original, which the retry names in a system attribute set
+            # when the retry is made: a user attribute may not be written yet when a worker dies), not by what ran
             # before it in this process: a candidate trains alike whichever worker runs it.
-            first = trial.user_attrs.get("seed_trial", trial.number)
+            frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+            first = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+            first = trial.number if first is None else first
             trial.set_user_attr("seed_trial", first)
             tf_keras.utils.set_random_seed(trial.study.user_attrs.get("seed", 0) + first)
             try:
