@@ -13,6 +13,8 @@ $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@# A second step: pip refuses mediapipe's absl-py 2.x beside tfmot's declared ~=1.2 in one resolve (setup.cfg).
+	$(PY) -m pip install -q --disable-pip-version-check mediapipe==1.2.3
 	@touch $(STAMP)
 
 # One task after the other, so each task's latency timing runs on a quiet machine (side by side was faster, but

@@ -60,15 +60,18 @@ def write_associated_files(folder, files, overwrite=True):
 
 
 def export_tflite(source, path, mode, representative_data=None, num_calibration=100, allow_flex=False,
-                  associated_files=None, overwrite=False, extra=None, unroll_rnn=False):
+                  associated_files=None, overwrite=False, extra=None, unroll_rnn=False, embed=None):
     """Converts ``source`` in ``mode``, writes ``path`` + manifest (+ associated files); returns the manifest.
 
+    ``embed`` (flatbuffer bytes → bytes) adds what the converter does not write, e.g. MediaPipe's TFLite metadata.
     ``extra`` (e.g. validation results) is merged into the manifest.  The manifest is written last, so a
     manifest on disk always describes a complete model file.
     """
     check_writable([path, manifest_path(path)], overwrite)
     flatbuffer = to_tflite(source, mode, representative_data=representative_data, num_calibration=num_calibration,
                            allow_flex=allow_flex, unroll_rnn=unroll_rnn)
+    if embed is not None:
+        flatbuffer = embed(flatbuffer)
     atomic_write_bytes(path, flatbuffer)
     associated = write_associated_files(os.path.dirname(os.path.abspath(path)), associated_files or {})
     size, gz = file_sizes(path)

@@ -107,6 +107,14 @@ def time_graphs(graphs, batches, config):
     return times, medians
 
 
+def _channels_for(graph, batch):
+    """Gray images sent as R = G = B to a graph that takes RGB (a MediaPipe-ready classifier of a gray model), so
+    one report times every artifact on the same image."""
+    if batch.ndim == 4 and batch.shape[-1] == 1 and tuple(graph.input_shape)[-1:] == (3,):
+        return np.repeat(batch, 3, axis=-1)
+    return batch
+
+
 def benchmark(paths, config, data=None, inputs=None):
     """Times every graph; ``data`` = (inputs, score_fn) adds accuracy measured by running each graph.
 
@@ -124,7 +132,7 @@ def benchmark(paths, config, data=None, inputs=None):
     batches = []
     for graph in graphs:
         batch = synthetic_batch(graph, config.batch_size) if inputs is None else \
-            np.asarray(inputs[:config.batch_size])
+            _channels_for(graph, np.asarray(inputs[:config.batch_size]))
         graph.check_batch(batch)
         batches.append(batch)
     times, medians = time_graphs(graphs, batches, config)

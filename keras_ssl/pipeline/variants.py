@@ -18,7 +18,9 @@ from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.models.introspect import has_recurrent_layers
 from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
-from tflite_export.artifacts import manifest_path
+from tflite_export.artifacts import manifest_path, update_manifest
+from tflite_export.mediapipe import check_in_mediapipe, mobile_calibration, mobile_classifier, to_pixels, to_rgb, \
+    with_metadata
 from tflite_export.xla import inference_latency, is_xla_compiled
 
 
@@ -33,6 +35,7 @@ class Evaluation:
     associated_files: dict = dataclasses.field(default_factory=dict)  # shipped next to every artifact
     latency_runs: int = 200
     latency_warmup: int = 20
+    class_names: tuple = ()  # an image classifier's labels: its MediaPipe-ready artifacts are exported too
 
 
 def _row(name, fmt, path, model, accuracy, agreement, recipe, **extra):
@@ -53,18 +56,39 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
-def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, **extra):
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, embed=None,
+                   **extra):
     """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
     manifest, validation, convert_s = checked_tflite(
         model, path, mode, reference, evaluation.inputs, evaluation.top1, evaluation.score,
         representative_data=evaluation.calibration, associated_files=evaluation.associated_files,
-        unroll_rnn=unroll_rnn)
+        unroll_rnn=unroll_rnn, embed=embed)
     return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
                 quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
                 tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
                 xnnpack=manifest["xnnpack"], manifest=os.path.basename(manifest_path(path)),
                 convert_seconds=round(convert_s, 2), **extra)
+
+
+# (row name, TFLite mode): the artifacts an Android app hands MediaPipe's ImageClassifier (tflite_export/mediapipe.py).
+MEDIAPIPE_ROWS = (("mediapipe_float32", "float32"), ("mediapipe_uint8", "uint8_io"))
+
+
+def mediapipe_variant(name, model, mode, artifacts_dir, evaluation):
+    """``model`` as MediaPipe takes it (RGB in, probabilities out, metadata inside), exported in ``mode``, validated
+    in LiteRT against its Keras form, then loaded and run in MediaPipe on the same test images as uint8 pixels."""
+    mobile = mobile_classifier(model)
+    rgb = dataclasses.replace(evaluation, inputs=to_rgb(evaluation.inputs),
+                              calibration=mobile_calibration(evaluation.calibration))
+    reference = mobile.predict(rgb.inputs, batch_size=256, verbose=0)
+    description = f"{model.name}: {len(evaluation.class_names)} classes, exported by keras-ssl"
+    row = tflite_variant(name, mobile, mode, artifacts_dir, rgb, f"mediapipe-{mode}", reference,
+                         embed=lambda flatbuffer: with_metadata(flatbuffer, evaluation.class_names, description))
+    path = os.path.join(artifacts_dir, row["path"])
+    row["mediapipe"] = check_in_mediapipe(path, to_pixels(evaluation.inputs), evaluation.class_names)
+    update_manifest(path, mediapipe=row["mediapipe"])
+    return row
 
 
 def onnx_variant(name, model, artifacts_dir, evaluation, reference, quantize=False):
@@ -125,6 +149,12 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         source_accuracy = evaluation.score(model.predict(evaluation.inputs, batch_size=256, verbose=0))
         rows.append(tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference,
                                    layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
+    for name, mode in MEDIAPIPE_ROWS if evaluation.class_names else ():
+        try:
+            rows.append(mediapipe_variant(name, float_model, mode, artifacts_dir, evaluation))
+        except UserError as e:  # e.g. MediaPipe not installed
+            logging.warning("skipping %s: %s", name, e)
+            skipped.append({"name": name, "quantization": mode, "reason": str(e)})
     for name, make in (("onnx_float32", lambda: onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation,
                                                              reference)),
                        ("onnx_dynamic", lambda: onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation,
