@@ -28,6 +28,7 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
 
 ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
         "tflite_int16x8", "pruned_int8", "qat_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
+MEDIAPIPE_ROWS = {"mediapipe_float32", "mediapipe_uint8"}  # image classifiers only
 
 
 def _check_manifest(out_dir, row, associated):
@@ -43,7 +44,7 @@ def _check_report(out_dir, task, skipped=(), extra=()):
     report = json.load(open(os.path.join(out_dir, "report.json")))
     assert report["task"] == task and report["baseline"] == "tflite_float32"
     variants = {v["name"]: v for v in report["variants"]}
-    assert set(variants) == ROWS - set(skipped) | set(extra)
+    assert set(variants) == ROWS - set(skipped) | set(extra) | (MEDIAPIPE_ROWS if task == "image" else set())
     assert [s["name"] for s in report["export"]["skipped"]] == list(skipped)
     associated = "labels.txt" if task == "image" else "vocab.txt"
     assert os.path.isfile(os.path.join(out_dir, "artifacts", associated))
@@ -64,6 +65,8 @@ def _check_report(out_dir, task, skipped=(), extra=()):
     assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
     assert "float16" in variants["tflite_float16"]["tensor_dtypes"]
     assert variants["tflite_int8_io"]["io_dtypes"]["outputs"] == ["int8"]
+    for name in MEDIAPIPE_ROWS & set(variants):  # loaded and run by MediaPipe's ImageClassifier on every test image
+        assert variants[name]["mediapipe"]["top1_agreement_with_litert"] == 1.0, name
     assert variants["pruned_int8"]["sparsity"] >= 0.49
     for name in ("pruned_int8", "qat_int8"):
         assert 0.0 <= variants[name]["source_accuracy"] <= 1.0
