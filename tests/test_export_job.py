@@ -59,6 +59,20 @@ def test_export_job_writes_validated_artifacts(tmp_path, saved_classifier):
         run_export(request)
 
 
+def test_an_image_classifier_export_includes_artifacts_mediapipe_loads(tmp_path, saved_classifier):
+    out = tmp_path / "out"
+    report, markdown = run_export(ExportRequest(model=saved_classifier, output_dir=str(out), modes=("float32",),
+                                                task="image"))
+    files = {a["file"]: a for a in report["artifacts"]}
+    assert set(files) == {"clf_float32.tflite", "clf_mediapipe_float32.tflite", "clf_mediapipe_uint8.tflite"}
+    for name in ("clf_mediapipe_float32", "clf_mediapipe_uint8"):
+        manifest = json.load(open(out / f"{name}.manifest.json"))
+        assert manifest["validation"]["passed"] and manifest["inputs"][0]["shape"] == [1, 8, 8, 3]
+        assert manifest["mediapipe"]["images"] == 360 and manifest["mediapipe"]["top1_agreement_with_litert"] == 1.0
+    assert files["clf_mediapipe_uint8.tflite"]["inputs"][0]["dtype"] == "uint8"
+    assert "| clf_mediapipe_uint8.tflite | uint8_io |" in markdown
+
+
 @pytest.mark.parametrize("overrides,fragment", [
     ({"modes": ("int4",)}, "unknown --modes"),
     ({"model": "/nonexistent/model.keras"}, "model not found"),

@@ -30,6 +30,9 @@ flags.DEFINE_integer("num_validation", 0, "Validate on this many inputs (0 = all
 flags.DEFINE_float("max_drop_points", 1.0, "Validation fails if accuracy drops more than this (points).")
 flags.DEFINE_bool("onnx", False, "Also export ONNX (tf2onnx) and check it in onnxruntime.")
 flags.DEFINE_bool("xla", False, "Also export an XLA-compiled SavedModel and check it.")
+flags.DEFINE_bool("mediapipe", True, "With --task=image: also NAME_mediapipe_{float32,uint8}.tflite, which MediaPipe's "
+                  "ImageClassifier loads as they are (RGB in, probabilities out, metadata with the labels), each "
+                  "checked by running MediaPipe (pip install mediapipe==1.2.3).")
 flags.DEFINE_bool("allow_flex", False, "Permit TensorFlow (Flex) ops; the artifact then needs the Flex delegate.")
 flags.DEFINE_bool("unroll_rnn", False, "Unroll LSTM/GRU layers so XNNPACK runs them (the fused int8 LSTM kernel is "
                   "not delegated), for a somewhat larger file; measured in studies/int8_speed/README.md.")
@@ -46,8 +49,9 @@ def export_from_flags(args):
         model=FLAGS.model, output_dir=FLAGS.output_dir, modes=tuple(FLAGS.modes), task=FLAGS.task,
         **image_source(), text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
         vocab=FLAGS.vocab, calibration_npy=FLAGS.calibration_npy, num_calibration=FLAGS.num_calibration,
-        num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, allow_flex=FLAGS.allow_flex,
-        unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite, max_drop_points=FLAGS.max_drop_points)
+        num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, mediapipe=FLAGS.mediapipe,
+        allow_flex=FLAGS.allow_flex, unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite,
+        max_drop_points=FLAGS.max_drop_points)
     report, markdown = run_export(request)
     failed = [a["file"] for a in report["artifacts"] if not a["passed"]]
     if failed or report["skipped"]:

@@ -15,7 +15,7 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
 from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
-from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
+from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_xla
 from tflite_export.artifacts import check_writable, manifest_path
 from tflite_export.validate import argmax_top1, judge
 from tflite_export.xla import is_xla_compiled
@@ -46,6 +46,9 @@ class ExportRequest:
     num_validation: int = 0  # 0 = the whole test split
     onnx: bool = False
     xla: bool = False
+    # With --task=image and a Keras model: NAME_mediapipe_{float32,uint8}.tflite, which MediaPipe's ImageClassifier
+    # loads as they are (RGB in, probabilities out, metadata with the labels), checked by running MediaPipe.
+    mediapipe: bool = True
     allow_flex: bool = False
     unroll_rnn: bool = False
     overwrite: bool = False
@@ -137,10 +140,18 @@ def _task_data(request, source):
 
 
 def _planned_paths(request, source):
-    names = [f"{source.name}_{mode}.tflite" for mode in request.modes]
+    names = [f"{source.name}_{mode}.tflite" for mode in request.modes + _mediapipe_modes(request, source)]
     paths = names + [manifest_path(n) for n in names] + ["export_report.json", "export_report.md"]
     paths += [f"{source.name}.onnx"] * request.onnx + [f"{source.name}_xla"] * request.xla
     return [os.path.join(request.output_dir, p) for p in paths]
+
+
+MEDIAPIPE_MODES = ("mediapipe_float32", "mediapipe_uint8")
+
+
+def _mediapipe_modes(request, source):
+    """The MediaPipe-ready artifacts this request makes: image classifiers (--task=image) given as Keras models."""
+    return MEDIAPIPE_MODES if request.mediapipe and request.task == "image" and source.keras is not None else ()
 
 
 def _tensorflow_rows(request, source, stage, inputs, data, reference):
@@ -202,6 +213,18 @@ def run_export(request):
             except UserError as e:
                 logging.warning("not exported: %s: %s", mode, e)
                 skipped.append({"quantization": mode, "reason": str(e)})
+                continue
+            rows.append(manifest | validation)
+        for name in _mediapipe_modes(request, source):
+            path = os.path.join(stage, f"{source.name}_{name}.tflite")
+            try:
+                manifest, validation, _ = checked_mediapipe(
+                    source.keras, path, "uint8_io" if name.endswith("uint8") else "float32", inputs, data.top1,
+                    data.score, data.calibration, data.class_names, request.max_drop_points,
+                    num_calibration=request.num_calibration, associated_files=data.associated_files)
+            except UserError as e:  # e.g. MediaPipe not installed
+                logging.warning("not exported: %s: %s", name, e)
+                skipped.append({"quantization": name, "reason": str(e)})
                 continue
             rows.append(manifest | validation)
         rows += _tensorflow_rows(request, source, stage, inputs, data, reference)

@@ -12,6 +12,8 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_bytes
 from keras_ssl.benchmark.graphs import SavedModelGraph
 from tflite_export.artifacts import export_tflite, manifest_path, update_manifest
+from tflite_export.mediapipe import check_in_mediapipe, mobile_calibration, mobile_classifier, to_pixels, to_rgb, \
+    with_metadata
 from tflite_export.onnx_export import compare_with_keras, quantize_onnx_dynamic, to_onnx
 from tflite_export.validate import compare_outputs, validate_tflite
 from tflite_export.xla import save_xla_saved_model
@@ -31,6 +33,28 @@ def checked_tflite(source, path, mode, reference, inputs, top1, score=None, max_
             os.remove(written)
         raise
     return update_manifest(path, validation=validation), validation, seconds
+
+
+def checked_mediapipe(model, path, mode, inputs, top1, score, calibration, class_names, max_drop_points=1.0,
+                      **export_options):
+    """``model`` as MediaPipe's ImageClassifier takes it (RGB in, probabilities out, metadata with the labels
+    inside), written in ``mode``, run in LiteRT against its Keras form, then loaded and run in MediaPipe on the same
+    images as uint8 pixels; an artifact MediaPipe refuses is removed.  Returns (manifest, validation, seconds)."""
+    mobile = mobile_classifier(model)
+    rgb = to_rgb(inputs)
+    reference = mobile.predict(rgb, batch_size=256, verbose=0)
+    description = f"{model.name}: {len(class_names)} classes, exported by keras-ssl"
+    _, validation, seconds = checked_tflite(
+        mobile, path, mode, reference, rgb, top1, score, max_drop_points,
+        representative_data=mobile_calibration(calibration),
+        embed=lambda flatbuffer: with_metadata(flatbuffer, class_names, description), **export_options)
+    try:
+        check = check_in_mediapipe(path, to_pixels(inputs), class_names)
+    except UserError:
+        for written in (path, manifest_path(path)):
+            os.remove(written)
+        raise
+    return update_manifest(path, mediapipe=check), validation, seconds
 
 
 def checked_onnx(model, path, reference, inputs, top1, score=None, quantize=False):

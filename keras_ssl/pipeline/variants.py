@@ -17,10 +17,8 @@ from keras_ssl.base.metrics import count_params, file_sizes, layer_sparsity, spa
 from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.models.introspect import has_recurrent_layers
-from keras_ssl.pipeline.checked import checked_onnx, checked_tflite, checked_xla
-from tflite_export.artifacts import manifest_path, update_manifest
-from tflite_export.mediapipe import check_in_mediapipe, mobile_calibration, mobile_classifier, to_pixels, to_rgb, \
-    with_metadata
+from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_xla
+from tflite_export.artifacts import manifest_path
 from tflite_export.xla import inference_latency, is_xla_compiled
 
 
@@ -56,14 +54,16 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
-def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, embed=None,
-                   **extra):
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, **extra):
     """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
-    manifest, validation, convert_s = checked_tflite(
-        model, path, mode, reference, evaluation.inputs, evaluation.top1, evaluation.score,
-        representative_data=evaluation.calibration, associated_files=evaluation.associated_files,
-        unroll_rnn=unroll_rnn, embed=embed)
+    checked = checked_tflite(model, path, mode, reference, evaluation.inputs, evaluation.top1, evaluation.score,
+                             representative_data=evaluation.calibration,
+                             associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn)
+    return _tflite_row(name, path, model, mode, recipe, *checked, **extra)
+
+
+def _tflite_row(name, path, model, mode, recipe, manifest, validation, convert_s, **extra):
     return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
                 quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
                 tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
@@ -76,19 +76,14 @@ MEDIAPIPE_ROWS = (("mediapipe_float32", "float32"), ("mediapipe_uint8", "uint8_i
 
 
 def mediapipe_variant(name, model, mode, artifacts_dir, evaluation):
-    """``model`` as MediaPipe takes it (RGB in, probabilities out, metadata inside), exported in ``mode``, validated
-    in LiteRT against its Keras form, then loaded and run in MediaPipe on the same test images as uint8 pixels."""
-    mobile = mobile_classifier(model)
-    rgb = dataclasses.replace(evaluation, inputs=to_rgb(evaluation.inputs),
-                              calibration=mobile_calibration(evaluation.calibration))
-    reference = mobile.predict(rgb.inputs, batch_size=256, verbose=0)
-    description = f"{model.name}: {len(evaluation.class_names)} classes, exported by keras-ssl"
-    row = tflite_variant(name, mobile, mode, artifacts_dir, rgb, f"mediapipe-{mode}", reference,
-                         embed=lambda flatbuffer: with_metadata(flatbuffer, evaluation.class_names, description))
-    path = os.path.join(artifacts_dir, row["path"])
-    row["mediapipe"] = check_in_mediapipe(path, to_pixels(evaluation.inputs), evaluation.class_names)
-    update_manifest(path, mediapipe=row["mediapipe"])
-    return row
+    """``model`` as MediaPipe takes it, in ``mode``; its accuracy and agreement are on the test images sent as RGB,
+    and its row records MediaPipe's own run (``mediapipe``)."""
+    path = os.path.join(artifacts_dir, f"{name}.tflite")
+    manifest, validation, convert_s = checked_mediapipe(
+        model, path, mode, evaluation.inputs, evaluation.top1, evaluation.score, evaluation.calibration,
+        evaluation.class_names, associated_files=evaluation.associated_files)
+    return _tflite_row(name, path, model, mode, f"mediapipe-{mode}", manifest, validation, convert_s,
+                       mediapipe=manifest["mediapipe"])
 
 
 def onnx_variant(name, model, artifacts_dir, evaluation, reference, quantize=False):

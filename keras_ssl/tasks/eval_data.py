@@ -24,6 +24,7 @@ class TaskData:
     top1: Callable[[np.ndarray], np.ndarray]  # outputs → the predictions that must agree across formats
     calibration: np.ndarray  # training inputs for int8 calibration
     associated_files: dict  # shipped next to artifacts: labels.txt or vocab.txt
+    class_names: tuple = ()  # an image classifier's labels (its MediaPipe-ready artifacts carry them)
 
 
 def image_eval(input_shape, data_path=None, seed=0, dataset="digits", image_dir=None):
@@ -37,7 +38,7 @@ def image_eval(input_shape, data_path=None, seed=0, dataset="digits", image_dir=
                         "give the images it was trained on")
     return TaskData(data.x_test, lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
                     lambda out: np.argmax(out, -1), data.x_train,
-                    {"labels.txt": labels_text(data.class_names)})
+                    {"labels.txt": labels_text(data.class_names)}, tuple(data.class_names))
 
 
 def text_eval(input_shape, vocab_path, text_files=None, seed=0, config=None, num_calibration=100):
