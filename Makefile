@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test fashion-mnist fashion-mnist-benchmark docs-flags bazel-build bazel-test clean
+.PHONY: install wheel demo test fashion-mnist fashion-mnist-benchmark docs-flags bazel-build bazel-test clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): setup.cfg pyproject.toml
 	@# A second step: pip refuses mediapipe's absl-py 2.x beside tfmot's declared ~=1.2 in one resolve (setup.cfg).
 	$(PY) -m pip install -q --disable-pip-version-check mediapipe==1.2.3
 	@touch $(STAMP)
+
+# The wheel a notebook's install cell takes in Colab (notebooks/README.md): the library only, recipes included.
+wheel: $(STAMP)
+	$(PY) -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w dist .
 
 # One task after the other, so each task's latency timing runs on a quiet machine (side by side was faster, but
 # each timing ran while the other task trained). Stage times: docs/results.md.
