@@ -35,6 +35,9 @@ def test_manifest_describes_the_file_it_sits_beside(tmp_path, trained_classifier
     assert manifest["associated_files"][0]["name"] == "labels.txt"
     assert open(tmp_path / "labels.txt").read() == "0\n1\n"
     assert "CONV_2D" in manifest["ops"] and manifest["xnnpack"]["fully_delegated"]
+    # Where it was converted and validated: the CPU and ISA flags speed depends on, and the runtime versions.
+    assert manifest["machine"]["cpu"] and "tensorflow" in manifest["machine"]["versions"]
+    assert manifest["machine"]["versions"]["ai-edge-litert"] == "2.3.0"
     with pytest.raises(UserError, match="--overwrite"):
         export_tflite(trained_classifier, path, "float32")
     assert open(path, "rb").read() == data

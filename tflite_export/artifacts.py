@@ -20,6 +20,7 @@ import os
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json
 from keras_ssl.base.keras import tf
+from keras_ssl.base.machine import machine_info
 from keras_ssl.base.metrics import file_sizes
 from tflite_export.convert import to_tflite
 from tflite_export.inspect import describe
@@ -78,7 +79,8 @@ def export_tflite(source, path, mode, representative_data=None, num_calibration=
     manifest = {"file": os.path.basename(path), "format": "tflite", "quantization": mode, "unrolled_rnn": unroll_rnn,
                 "size_bytes": size, "gzip_bytes": gz, "sha256": sha256(flatbuffer),
                 "source": source if isinstance(source, str) else getattr(source, "name", "model"),
-                "converter": f"tensorflow {tf.__version__}", "associated_files": associated}
+                "converter": f"tensorflow {tf.__version__}", "associated_files": associated,
+                "machine": machine_info()}  # where it was converted and validated: CPU, ISA flags, runtime versions
     manifest.update(describe(path))
     manifest.update(extra or {})
     atomic_write_json(manifest_path(path), manifest)

@@ -3,6 +3,7 @@
 int8 speed is a property of the CPU as much as of the model: the same digits int8 artifact ran at 0.55-0.70x the
 speed of float32 on an AVX2-only AMD EPYC and 1.8x faster on a CPU with VNNI.  Every report carries this record.
 """
+import importlib.metadata
 import os
 import platform
 
@@ -27,12 +28,30 @@ def _cpuinfo_fields(path="/proc/cpuinfo"):
 
 
 def machine_info(cpuinfo_path="/proc/cpuinfo"):
-    """{"cpu": model name, "isa": the SPEED_FLAGS present, "cores": usable cores, "arch": machine} for reports."""
+    """{"cpu": model name, "isa": the SPEED_FLAGS present, "cores": usable cores, "arch": machine, "versions":
+    runtime_versions()} for reports and manifests."""
     fields = _cpuinfo_fields(cpuinfo_path)
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": fields.get("model name") or platform.processor() or "unknown",
-            "isa": [flag for flag in SPEED_FLAGS if flag in flags], "cores": cores, "arch": platform.machine()}
+            "isa": [flag for flag in SPEED_FLAGS if flag in flags], "cores": cores, "arch": platform.machine(),
+            "versions": runtime_versions()}
+
+
+# The packages whose versions decide what an artifact is and how fast it runs (distribution names).
+RUNTIME_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "mediapipe",
+                    "onnxruntime")
+
+
+def runtime_versions():
+    """{package: version} of the converter and runtimes installed here (missing ones are left out)."""
+    versions = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
 
 
 def machine_line(info=None):
