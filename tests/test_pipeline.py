@@ -64,6 +64,8 @@ def _check_report(out_dir, task, skipped=(), extra=()):
     assert set(report["export"]["tensorflow_latency_us"]) == {"eager_us", "tf_function_us", "xla_us"}
     assert "int8" in variants["tflite_int8"]["tensor_dtypes"]
     assert "float16" in variants["tflite_float16"]["tensor_dtypes"]
+    # By the GPU delegate's op rules (tflite_export/gpu_rules.py): the CNN's float16 file passes; the BiLSTM's does not.
+    assert variants["tflite_float16"]["gpu_delegate"] is (task == "image")
     assert variants["tflite_int8_io"]["io_dtypes"]["outputs"] == ["int8"]
     for name in MEDIAPIPE_ROWS & set(variants):  # loaded and run by MediaPipe's ImageClassifier on every test image
         assert variants[name]["mediapipe"]["top1_agreement_with_litert"] == 1.0, name

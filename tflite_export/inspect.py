@@ -10,6 +10,7 @@ import collections
 
 import numpy as np
 
+from tflite_export.gpu_rules import gpu_compatibility
 from tflite_export.runner import TFLiteModel
 
 
@@ -67,4 +68,6 @@ def describe(path=None, content=None):
     flex = sorted(op for op in ops if op.startswith("Flex"))
     return {"signature": signature, "inputs": inputs, "outputs": outputs, "ops": dict(sorted(ops.items())),
             "tensor_dtypes": model.tensor_dtypes(), "flex_ops": flex,
-            "xnnpack": xnnpack_coverage(path=path, content=content)}
+            "xnnpack": xnnpack_coverage(path=path, content=content),
+            # Whether the GPU delegate would take every op, by its published rules (not a run on a GPU).
+            "gpu_delegate": gpu_compatibility(path=path, content=content)}

@@ -54,6 +54,7 @@ def _tensor(versions, tensor):
 
 
 def GetMinimumMetadataParserVersion(buffer):  # noqa: N802 (the pybind name)
+    """The lowest metadata parser version that reads ``buffer`` (a ModelMetadata flatbuffer), e.g. "1.0.0"."""
     buffer = bytes(buffer)
     if not _fb.ModelMetadata.ModelMetadataBufferHasIdentifier(buffer, 0):
         raise ValueError("The model metadata is not a valid FlatBuffer buffer.")

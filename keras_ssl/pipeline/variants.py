@@ -67,8 +67,8 @@ def _tflite_row(name, path, model, mode, recipe, manifest, validation, convert_s
     return _row(name, "tflite", path, model, validation["accuracy"], validation["top1_agreement"], recipe,
                 quantization=mode, max_abs_diff_vs_keras=validation["max_abs_diff"], ops=sorted(manifest["ops"]),
                 tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
-                xnnpack=manifest["xnnpack"], manifest=os.path.basename(manifest_path(path)),
-                convert_seconds=round(convert_s, 2), **extra)
+                xnnpack=manifest["xnnpack"], gpu_delegate=manifest["gpu_delegate"]["compatible"],
+                manifest=os.path.basename(manifest_path(path)), convert_seconds=round(convert_s, 2), **extra)
 
 
 # (row name, TFLite mode): the artifacts an Android app hands MediaPipe's ImageClassifier (tflite_export/mediapipe.py).
