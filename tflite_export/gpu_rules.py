@@ -122,18 +122,19 @@ def _broadcast(a, b):
                          f"input1: [{','.join(map(str, b))}]")
 
 
+def _positive(what, height, width):
+    if height <= 0 or width <= 0:
+        raise _Check(f"Incorrect {what} values: {what}_height = {height}, {what}_width = {width}")
+
+
 def _conv(inputs, outputs, options):
     if _runtime(inputs) > 2:
         raise _Check(f"Expected 1 or 2 input tensor(s), but node has {_runtime(inputs)} runtime inputs.")
     if len(outputs) != 1:
         raise _Check(f"Expected 1 output tensor(s), but node has {len(outputs)} runtime outputs.")
     if options is not None:
-        if options.StrideH() <= 0 or options.StrideW() <= 0:
-            raise _Check(f"Incorrect stride values: stride_height = {options.StrideH()}, "
-                         f"stride_width = {options.StrideW()}")
-        if options.DilationHFactor() <= 0 or options.DilationWFactor() <= 0:
-            raise _Check(f"Incorrect dilation values: dilation_height = {options.DilationHFactor()}, "
-                         f"dilation_width = {options.DilationWFactor()}")
+        _positive("stride", options.StrideH(), options.StrideW())
+        _positive("dilation", options.DilationHFactor(), options.DilationWFactor())
         _activation(options)
 
 
@@ -156,12 +157,8 @@ def _depthwise(inputs, outputs, options):
 def _pool(inputs, outputs, options):
     _io(inputs, outputs, runtime=1)
     if options is not None:
-        if options.FilterHeight() <= 0 or options.FilterWidth() <= 0:
-            raise _Check(f"Incorrect kernel values: kernel_height = {options.FilterHeight()}, "
-                         f"kernel_width = {options.FilterWidth()}")
-        if options.StrideH() <= 0 or options.StrideW() <= 0:
-            raise _Check(f"Incorrect stride values: stride_height = {options.StrideH()}, "
-                         f"stride_width = {options.StrideW()}")
+        _positive("kernel", options.FilterHeight(), options.FilterWidth())
+        _positive("stride", options.StrideH(), options.StrideW())
         _activation(options)
 
 
