@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_ssl.base.errors import UserError
+from keras_ssl.benchmark.harness import BenchmarkConfig, benchmark
 from keras_ssl.jobs.export_job import ExportRequest, run_export
 from tflite_export.artifacts import export_tflite, manifest_path
 
@@ -47,11 +48,17 @@ def test_export_job_writes_validated_artifacts(tmp_path, saved_classifier):
     out = str(tmp_path / "out")
     request = ExportRequest(model=saved_classifier, output_dir=out, modes=("float32", "int8", "int8_io"),
                             calibration_npy=os.path.join(os.path.dirname(saved_classifier), "calibration.npy"),
-                            onnx=True, xla=True)
+                            onnx=True, xla=True, tvm=True)
     report, markdown = run_export(request)
     files = {a["file"]: a for a in report["artifacts"]}
-    assert set(files) == {"clf_float32.tflite", "clf_int8.tflite", "clf_int8_io.tflite", "clf.onnx", "clf_xla"}
+    assert set(files) == {"clf_float32.tflite", "clf_int8.tflite", "clf_int8_io.tflite", "clf.onnx", "clf_xla",
+                          "clf.so"}
     assert all(a["passed"] for a in files.values())
+    assert files["clf.so"]["format"] == "tvm" and files["clf.so"]["max_abs_diff"] < 1e-4
+    # The benchmark harness times the TVM library beside the .tflite (docs/export.md has the numbers).
+    timed = benchmark([os.path.join(out, "clf.so"), os.path.join(out, "clf_float32.tflite")],
+                      BenchmarkConfig(num_runs=10, warmup_runs=2))
+    assert [row["format"] for row in timed] == ["tvm", "tflite"] and all(row["p50"] > 0 for row in timed)
     assert files["clf_float32.tflite"]["max_abs_diff"] < 1e-4 and files["clf.onnx"]["max_abs_diff"] < 1e-4
     assert files["clf_xla"]["xla_compiled"]
     for name in ("clf_float32", "clf_int8", "clf_int8_io"):

@@ -1,7 +1,8 @@
 """Loads any artifact the harness can time behind one small interface: set an input batch, run it, read outputs.
 
 Formats: ``.tflite`` (LiteRT), ``.keras`` / ``.h5`` (tf_keras, through a traced tf.function), a SavedModel folder
-(its ``serving_default`` signature) and ``.onnx`` (onnxruntime, when installed).
+(its ``serving_default`` signature), ``.onnx`` (onnxruntime, when installed) and ``.so`` (a TVM library written by
+``tflite_export.tvm_export``, when apache-tvm is installed).
 """
 import os
 import time
@@ -200,5 +201,9 @@ def load_graph(path, num_threads=1, use_xnnpack=True, batch_size=1):
         return KerasGraph(path, num_threads, batch_size)
     if ext == ".onnx":
         return OnnxGraph(path, num_threads, batch_size)
-    raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; use .tflite, .keras, .h5, .onnx "
-                    "or a SavedModel folder")
+    if ext == ".so":
+        from tflite_export.tvm_export import TVMGraph
+
+        return TVMGraph(path, num_threads, batch_size)
+    raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; use .tflite, .keras, .h5, .onnx, "
+                    ".so (TVM) or a SavedModel folder")

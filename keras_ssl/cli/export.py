@@ -30,6 +30,8 @@ flags.DEFINE_integer("num_validation", 0, "Validate on this many inputs (0 = all
 flags.DEFINE_float("max_drop_points", 1.0, "Validation fails if accuracy drops more than this (points).")
 flags.DEFINE_bool("onnx", False, "Also export ONNX (tf2onnx) and check it in onnxruntime.")
 flags.DEFINE_bool("xla", False, "Also export an XLA-compiled SavedModel and check it.")
+flags.DEFINE_bool("tvm", False, "Also compile the ONNX model with TVM (Relax, llvm, untuned) into NAME.so and check "
+                  "it (pip install keras-ssl[tvm]).")
 flags.DEFINE_bool("mediapipe", True, "With --task=image: also NAME_mediapipe_{float32,uint8}.tflite, which MediaPipe's "
                   "ImageClassifier loads as they are (RGB in, probabilities out, metadata with the labels), each "
                   "checked by running MediaPipe (pip install mediapipe==1.2.3).")
@@ -49,7 +51,7 @@ def export_from_flags(args):
         model=FLAGS.model, output_dir=FLAGS.output_dir, modes=tuple(FLAGS.modes), task=FLAGS.task,
         **image_source(), text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
         vocab=FLAGS.vocab, calibration_npy=FLAGS.calibration_npy, num_calibration=FLAGS.num_calibration,
-        num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, mediapipe=FLAGS.mediapipe,
+        num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, tvm=FLAGS.tvm, mediapipe=FLAGS.mediapipe,
         allow_flex=FLAGS.allow_flex, unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite,
         max_drop_points=FLAGS.max_drop_points)
     report, markdown = run_export(request)

@@ -15,7 +15,7 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.io_utils import atomic_write_json, atomic_write_text, staged_dir
 from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
-from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_xla
+from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_tvm, checked_xla
 from tflite_export.artifacts import check_writable, manifest_path
 from tflite_export.validate import argmax_top1, judge
 from tflite_export.xla import is_xla_compiled
@@ -46,6 +46,7 @@ class ExportRequest:
     num_validation: int = 0  # 0 = the whole test split
     onnx: bool = False
     xla: bool = False
+    tvm: bool = False  # NAME.so: the ONNX model compiled by TVM (Relax, llvm, untuned); pip install keras-ssl[tvm]
     # With --task=image and a Keras model: NAME_mediapipe_{float32,uint8}.tflite, which MediaPipe's ImageClassifier
     # loads as they are (RGB in, probabilities out, metadata with the labels), checked by running MediaPipe.
     mediapipe: bool = True
@@ -143,6 +144,7 @@ def _planned_paths(request, source):
     names = [f"{source.name}_{mode}.tflite" for mode in request.modes + _mediapipe_modes(request, source)]
     paths = names + [manifest_path(n) for n in names] + ["export_report.json", "export_report.md"]
     paths += [f"{source.name}.onnx"] * request.onnx + [f"{source.name}_xla"] * request.xla
+    paths += [f"{source.name}.so"] * request.tvm
     return [os.path.join(request.output_dir, p) for p in paths]
 
 
@@ -166,6 +168,11 @@ def _tensorflow_rows(request, source, stage, inputs, data, reference):
         check, _ = checked_xla(source.keras, path, reference, inputs, data.top1, data.score)
         rows.append({"file": os.path.basename(path), "format": "saved_model", "quantization": "float32",
                      "xla_compiled": is_xla_compiled(path), **judge(check, request.max_drop_points)})
+    if request.tvm:
+        path = os.path.join(stage, f"{source.name}.so")
+        check, seconds = checked_tvm(source.keras, path, reference, inputs, data.top1, data.score)
+        rows.append({"file": os.path.basename(path), "format": "tvm", "quantization": "float32", "target": "llvm",
+                     "compile_seconds": round(seconds, 2), **judge(check, request.max_drop_points)})
     return rows
 
 
@@ -195,8 +202,8 @@ def run_export(request):
     """Runs the request; returns (report dict, markdown).  Raises UserError before writing anything it refuses."""
     source = Source(request.model)
     check_writable(_planned_paths(request, source), request.overwrite)
-    if (request.onnx or request.xla) and source.keras is None:
-        raise UserError("--onnx/--xla need a Keras model (.keras/.h5); a SavedModel can only go to TFLite here")
+    if (request.onnx or request.xla or request.tvm) and source.keras is None:
+        raise UserError("--onnx/--xla/--tvm need a Keras model (.keras/.h5); a SavedModel can only go to TFLite here")
     data = _task_data(request, source)
     inputs = data.inputs[:request.num_validation] if request.num_validation else data.inputs
     reference = source.outputs(inputs)

@@ -68,6 +68,17 @@ def checked_onnx(model, path, reference, inputs, top1, score=None, quantize=Fals
     return compare_outputs(outputs, reference, top1, score), seconds
 
 
+def checked_tvm(model, path, reference, inputs, top1, score=None):
+    """ONNX → a TVM library (.so), run by TVM's Relax VM at batch 1.  Returns (comparison, seconds the export
+    took)."""
+    from tflite_export.tvm_export import TVMGraph, to_tvm
+
+    start = time.perf_counter()
+    to_tvm(to_onnx(model), path)
+    seconds = time.perf_counter() - start
+    return compare_outputs(TVMGraph(path).predict(inputs), reference, top1, score), seconds
+
+
 def checked_xla(model, path, reference, inputs, top1, score=None):
     """A SavedModel whose serving function is XLA-compiled, run one input at a time.  Returns (comparison, seconds
     the export took)."""
