@@ -66,3 +66,17 @@ def test_one_source_of_images_at_a_time(tmp_path):
         load_images(dataset="fashion_mnist", image_dir=str(tmp_path))
     with pytest.raises(UserError, match="unknown dataset 'cifar'"):
         load_images(dataset="cifar")
+
+
+def test_the_benchmark_builds_its_search_students_at_28_px():
+    """Only the fields a student shares with the classifier are fixed: the default 3-block student does not fit
+    28 px, and checking it stopped `make fashion-mnist-benchmark` after fine-tuning."""
+    from keras_ssl.configs.fashion_mnist import get_config
+    from keras_ssl.models.students import StudentClassifierConfig, build_student_classifier, student_fields
+
+    config = get_config()
+    fixed = student_fields(config.image.classifier)
+    assert fixed == {"image_size": 28, "channels": 1, "num_classes": 10}
+    for student in config.search.students:
+        model = build_student_classifier(StudentClassifierConfig(**fixed, **student))
+        assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)

@@ -45,12 +45,18 @@ class StudentClassifierConfig:
             raise UserError(f"student dropout={self.dropout} must be in [0, 1)")
 
 
+def student_fields(classifier_config):
+    """The fields a student shares with ``classifier_config``: its images (size, channels) and classes.  The rest
+    (widths, hidden layers) each student sets, so no default is checked against images it does not fit (the default
+    3 blocks do not fit Fashion-MNIST's 28 px)."""
+    encoder = classifier_config.encoder
+    return {"image_size": encoder.image_size, "channels": encoder.channels,
+            "num_classes": classifier_config.num_classes}
+
+
 def student_config_for(classifier_config, **overrides):
     """A student config reading the same images and predicting the same classes as ``classifier_config``."""
-    encoder = classifier_config.encoder
-    fields = {"image_size": encoder.image_size, "channels": encoder.channels,
-              "num_classes": classifier_config.num_classes, **overrides}
-    return StudentClassifierConfig(**fields)
+    return StudentClassifierConfig(**student_fields(classifier_config), **overrides)
 
 
 def build_student_classifier(config=None):

@@ -7,7 +7,7 @@ import numpy as np
 from keras_ssl.base.keras import tf_keras
 from keras_ssl.data.images import hold_out_validation, labels_text, load_images
 from keras_ssl.models.conv_autoencoder import build_autoencoder
-from keras_ssl.models.students import build_student_classifier, student_config_for
+from keras_ssl.models.students import build_student_classifier, student_config_for, student_fields
 from keras_ssl.pipeline.compress_export import TrainedTask, compress_and_export
 from keras_ssl.pipeline.stages import with_backup, with_logs
 from keras_ssl.pipeline.variants import Evaluation
@@ -90,7 +90,7 @@ def run_image_task(config, artifacts_dir, timer):
     search_task = validation and ClassifierSearchData(
         x_train=data.x_train, y_train=data.y_train, x_val=validation[0], y_val=validation[1],
         calibration=evaluation.calibration, batch_size=finetune.batch_size, seed=config.seed,
-        student=dataclasses.asdict(student_config_for(task.classifier))).task()
+        student=student_fields(task.classifier)).task()
     trained = TrainedTask(
         model=classifier, dataset=dataset, compile=compile_for_logits, evaluation=evaluation,
         build_student=lambda **kwargs: build_student_classifier(student_config_for(task.classifier, **kwargs)),
