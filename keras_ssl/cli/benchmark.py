@@ -12,7 +12,8 @@ from keras_ssl.cli.run import start
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(image_flags)  # --data_path, --dataset, --image_dir in this binary's --helpshort
-flags.DEFINE_list("graph", None, ".tflite, .keras, .h5, .onnx files or SavedModel folders to time, comma separated.")
+flags.DEFINE_list("graph", None, ".tflite, .keras, .h5, .onnx, .so (TVM) files or SavedModel folders to time, comma "
+                  "separated.")
 flags.DEFINE_integer("num_runs", 200, "Timed inferences per graph.")
 flags.DEFINE_integer("warmup_runs", 20, "Untimed inferences per graph before timing.")
 flags.DEFINE_integer("rounds", 5, "Interleaving rounds: each runs num_runs/rounds inferences of every graph in turn.")
