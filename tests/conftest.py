@@ -47,3 +47,25 @@ def trained_classifier(digits8, tiny_classifier_config):
 def token_sequences():
     rng = np.random.default_rng(0)
     return rng.integers(3, 50, size=(256, 8)).astype(np.int32)
+
+
+# The modules holding the longest tests (--durations on 2 busy cores), the module with the longest test first, run
+# before the others.  make test's worksteal scheduling hands each worker half of the collected order and lets an idle
+# worker take the tail of the other's queue: with the long tests first, the run does not end with one worker still in
+# a minutes-long test while the other has nothing left.  Each module's tests stay together and in their order, so a
+# module-scoped fixture is not set up again between them.
+LONGEST_FIRST = (
+    "tests/test_pipeline.py", "tests/test_fault_tolerance.py", "tests/test_distribute.py", "tests/test_notebooks.py",
+    "tests/test_determinism.py", "tests/test_streaming.py", "tests/test_distill.py", "tests/test_search_study.py",
+    "tests/test_recipes.py", "tests/test_export_job.py", "studies/model_parallel/test_model_parallel.py",
+    "studies/label_study/test_label_study.py", "tests/test_mobilenet.py", "tests/test_api.py",
+    "tests/test_self_training.py", "tests/test_preserve_qat.py", "tests/test_transformer.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the collected order otherwise

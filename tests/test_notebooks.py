@@ -4,8 +4,9 @@ Each notebook has a cell tagged ``parameters``; the test inserts a cell right af
 (papermill's convention, done here with nbformat) and points ``OUTPUT_DIR`` at a temporary folder. The notebooks run
 in a Jupyter kernel started from *this* interpreter (``sys.executable``, the venv's python): the fixture writes a
 kernel spec for it into the temporary folder and hands nbclient a kernel-spec manager that only looks there, so a
-``python3`` kernel installed elsewhere on the machine can never be picked up. The three notebooks run concurrently
-(one kernel each) to keep the wall time down; the assertions read what they wrote to ``OUTPUT_DIR`` and printed.
+``python3`` kernel installed elsewhere on the machine can never be picked up. Each notebook runs in its own test (one
+kernel each), so ``make test``'s two workers run them side by side and no shared fixture can be run twice when the
+workers split this module; the assertions read what they wrote to ``OUTPUT_DIR`` and printed.
 """
 import asyncio
 import json
@@ -15,7 +16,6 @@ import sys
 import time
 
 import nbformat
-import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -29,7 +29,7 @@ STARTUP_TIMEOUT_S = 120
 TINY = {
     "01_image_quickstart": dict(IMAGE_SIZE=8, ENCODER_WIDTHS=(8, 16), PRETRAIN_EPOCHS=2, FINETUNE_EPOCHS=6,
                                 PRUNE_EPOCHS=1, TARGET_SPARSITY=0.5, QAT_EPOCHS=1, NUM_CALIBRATION=20,
-                                LATENCY_RUNS=50, VERBOSE=0),
+                                LATENCY_RUNS=10, VERBOSE=0),
     "02_text_mlm": dict(VOCAB_SIZE=300, SEQ_LEN=8, EMBEDDING_DIM=8, LSTM_UNITS=8, MAX_DOCS=40, MAX_EVAL_SEQUENCES=60,
                         PRETRAIN_EPOCHS=2, LEARNING_RATE=1e-2, PRUNE_EPOCHS=1, TARGET_SPARSITY=0.5,
                         NUM_CALIBRATION=10, LATENCY_RUNS=20, VERBOSE=0),
@@ -90,29 +90,13 @@ async def execute(name, work_dir, kernels_dir):
     return nb, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """{name: (executed notebook, seconds, OUTPUT_DIR) or the exception it raised}, all run concurrently."""
-    root = tmp_path_factory.mktemp("notebooks")
-    kernels_dir = write_kernel_spec(root)
-    work_dirs = {name: root / name for name in TINY}
-    for path in work_dirs.values():
-        path.mkdir()
-
-    async def run_all():
-        return await asyncio.gather(*(execute(name, work_dirs[name], kernels_dir) for name in TINY),
-                                    return_exceptions=True)
-
-    runs = dict(zip(TINY, asyncio.run(run_all())))
-    return {name: run if isinstance(run, BaseException) else (*run, work_dirs[name] / "output")
-            for name, run in runs.items()}
-
-
-def result_of(executed, name):
-    run = executed[name]
-    if isinstance(run, BaseException):
-        raise run
-    nb, seconds, output_dir = run
+def run_notebook(name, tmp_path):
+    """Executes notebook ``name`` with its TINY parameters; returns (executed notebook, results.json, OUTPUT_DIR)."""
+    kernels_dir = write_kernel_spec(tmp_path)
+    work_dir = tmp_path / name
+    work_dir.mkdir()
+    nb, seconds = asyncio.run(execute(name, work_dir, kernels_dir))
+    output_dir = work_dir / "output"
     print(f"{name}: {seconds:.1f} s")
     texts = [out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
              if out.output_type == "stream"]
@@ -152,8 +136,8 @@ def test_notebooks_are_stored_without_outputs():
         assert 'if importlib.util.find_spec("keras_ssl") is None:' in install and "OWNER" not in nb.cells[0].source
 
 
-def test_image_quickstart(executed):
-    nb, results, output_dir = result_of(executed, "01_image_quickstart")
+def test_image_quickstart(tmp_path):
+    nb, results, output_dir = run_notebook("01_image_quickstart", tmp_path)
     variants = results["variants"]
     assert set(variants) == {"keras_float32", "tflite_float32", "tflite_int8", "pruned_int8", "qat_int8"}
     assert 0.0 < results["reconstruction_mse"] < 0.2
@@ -172,8 +156,8 @@ def test_image_quickstart(executed):
     assert len(images(nb)) >= 3  # digits, reconstructions, comparison plot
 
 
-def test_text_mlm(executed):
-    nb, results, output_dir = result_of(executed, "02_text_mlm")
+def test_text_mlm(tmp_path):
+    nb, results, output_dir = run_notebook("02_text_mlm", tmp_path)
     variants = results["variants"]
     assert set(variants) == {"keras_float32", "tflite_float32", "tflite_dynamic", "tflite_int8_unrolled",
                              "pruned_int8_unrolled"}
@@ -193,8 +177,8 @@ def test_text_mlm(executed):
     assert len(images(nb)) >= 2
 
 
-def test_bring_your_own_model(executed):
-    nb, results, output_dir = result_of(executed, "03_bring_your_own_model")
+def test_bring_your_own_model(tmp_path):
+    nb, results, output_dir = run_notebook("03_bring_your_own_model", tmp_path)
     variants = results["variants"]
     assert results["model"].startswith("MobilenetV3") and results["params"] > 1_000_000
     assert 0.0 <= results["keras_accuracy"] <= 1.0 and results["eval_images"] == 40

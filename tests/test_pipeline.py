@@ -1,5 +1,6 @@
 """End-to-end smoke runs of the main job (one per task) and its behaviour on bad input."""
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -97,8 +98,9 @@ def test_image_pipeline_end_to_end(tmp_path):
         image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.1,), ssl="contrastive",
                               contrastive=ContrastiveConfig(epochs=2, verbose=0)),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1,
+        # cluster=False: the clustered candidates are tests/test_recipes.py's; here the search runs inside the job.
         search=SearchConfig(budget_points=50.0, sparsity_levels=(0.5,), cluster_levels=(8,), tolerances=(100.0,),
-                            uniform_sparsities=(),
+                            cluster=False, uniform_sparsities=(),
                             prune=PruneConfig(epochs=1), study=StudyConfig(trials=1)))
     report, markdown = run_pipeline(config)
     _check_report(out, "image", extra=["tutorial", "auto_best"])
@@ -125,11 +127,43 @@ def test_image_pipeline_end_to_end(tmp_path):
     assert ssl["method"] == "contrastive" and last < first and len(ssl["summary"]) == 2
 
 
-def test_text_pipeline_end_to_end(tmp_path):
+class _StopBeforeExport(Exception):
+    """Ends a pipeline run once every model that would be exported is trained."""
+
+
+def _weights_digest(model):
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
+
+
+def _record_what_is_exported(monkeypatch, records, stop):
+    """Makes each run append, when it reaches its export stage, a digest of every model it would export (the float
+    model, then each compressed one by row name) and of the evaluation and calibration inputs; ``stop`` ends the run
+    there instead of exporting."""
+    from keras_ssl.pipeline import compress_export
+
+    export = compress_export.standard_variants
+
+    def recording(float_model, compressed, artifacts_dir, evaluation):
+        records.append({"keras_float32": _weights_digest(float_model),
+                        **{name: _weights_digest(model) for name, model, _, _ in compressed},
+                        "inputs": hashlib.sha256(np.ascontiguousarray(evaluation.inputs).tobytes()).hexdigest(),
+                        "calibration": hashlib.sha256(np.ascontiguousarray(evaluation.calibration).tobytes()
+                                                      ).hexdigest()})
+        if stop:
+            raise _StopBeforeExport
+        return export(float_model, compressed, artifacts_dir, evaluation)
+
+    monkeypatch.setattr(compress_export, "standard_variants", recording)
+
+
+def test_text_pipeline_end_to_end(tmp_path, monkeypatch):
     """Streamed from files (--stream_text); the in-memory corpus path runs in tests/test_notebooks.py.  Run twice:
-    the same config gives the same numbers (tests/test_determinism.py)."""
+    the same config trains bit-identical models (the second run stops where export would start: the export of the
+    same models is checked twice by tests/test_determinism.py, on the image task)."""
     from keras_ssl.base.keras import tf_keras
-    from test_determinism import assert_same_numbers, report_numbers
 
     out = str(tmp_path / "text")
     files = []
@@ -145,11 +179,18 @@ def test_text_pipeline_end_to_end(tmp_path):
                             pretrain=TrainConfig(epochs=4, learning_rate=1e-2, verbose=0), stream=True,
                             max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
+    trained = []
+    _record_what_is_exported(monkeypatch, trained, stop=False)
     tf_keras.backend.clear_session()  # both runs as a new process: Keras' layer-name counters start over
     report, _ = run_pipeline(config)
+    _record_what_is_exported(monkeypatch, trained, stop=True)
     tf_keras.backend.clear_session()
-    again, _ = run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
-    assert_same_numbers(report_numbers(report), report_numbers(again))
+    with pytest.raises(_StopBeforeExport):
+        run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
+    first, again = trained
+    assert set(first) == {"keras_float32", "pruned_int8", "qat_int8", "inputs", "calibration"}
+    for name in first:
+        assert first[name] == again[name], f"{name}: the same config trained different weights or data"
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
     assert "16x8" in report["export"]["skipped"][0]["reason"]
     ssl = report["ssl"]
@@ -281,13 +322,13 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_filesystem_untouched(tmp_pa
     assert sorted(os.listdir(tmp_path)) == before  # no output, backup, staging folder or lock file
 
 
-def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):
+def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
     (out / "artifacts").mkdir(parents=True)
     (out / "report.json").write_text("{}")
-    result = _run_cli("--quick", f"--output_dir={out}", timeout=60)
-    lines = _error_lines(result.stderr)
-    assert result.returncode == 2 and "--overwrite" in lines[-1] and lines[-1].startswith("error: ")
+    code, stderr = _run_in_process(capsys, "--quick", f"--output_dir={out}")
+    lines = _error_lines(stderr)
+    assert code == 2 and "--overwrite" in lines[-1] and lines[-1].startswith("error: ")
     assert (out / "report.json").read_text() == "{}"
 
 
