@@ -56,7 +56,7 @@ def student_fields(classifier_config):
 
 def student_config_for(classifier_config, **overrides):
     """A student config reading the same images and predicting the same classes as ``classifier_config``."""
-    return StudentClassifierConfig(**student_fields(classifier_config), **overrides)
+    return StudentClassifierConfig(**{**student_fields(classifier_config), **overrides})
 
 
 def build_student_classifier(config=None):
