@@ -27,6 +27,8 @@ from tflite_export.runner import TFLiteModel
 
 RGB_TO_GRAY = np.array([65.0, 127.0, 25.0], np.float32) / 217.0
 MEDIAPIPE_PIN = "mediapipe==1.2.3"
+# The MediaPipe-ready artifacts of an image classifier: name → TFLite mode (the pipeline's rows, the export's files).
+MEDIAPIPE_ARTIFACTS = {"mediapipe_float32": "float32", "mediapipe_uint8": "uint8_io"}
 NOT_INSTALLED = (f"MediaPipe is not installed: pip install {MEDIAPIPE_PIN} (after keras-ssl: it upgrades absl-py, "
                  "which tensorflow-model-optimization's metadata does not allow but runs with)")
 

@@ -17,6 +17,7 @@ from keras_ssl.base.output_lock import locks_output
 from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES
 from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_tvm, checked_xla
 from tflite_export.artifacts import check_writable, manifest_path
+from tflite_export.mediapipe import MEDIAPIPE_ARTIFACTS
 from tflite_export.validate import argmax_top1, judge
 from tflite_export.xla import is_xla_compiled
 
@@ -148,12 +149,10 @@ def _planned_paths(request, source):
     return [os.path.join(request.output_dir, p) for p in paths]
 
 
-MEDIAPIPE_MODES = ("mediapipe_float32", "mediapipe_uint8")
-
-
 def _mediapipe_modes(request, source):
     """The MediaPipe-ready artifacts this request makes: image classifiers (--task=image) given as Keras models."""
-    return MEDIAPIPE_MODES if request.mediapipe and request.task == "image" and source.keras is not None else ()
+    wanted = request.mediapipe and request.task == "image" and source.keras is not None
+    return tuple(MEDIAPIPE_ARTIFACTS) if wanted else ()
 
 
 def _tensorflow_rows(request, source, stage, inputs, data, reference):
@@ -226,7 +225,7 @@ def run_export(request):
             path = os.path.join(stage, f"{source.name}_{name}.tflite")
             try:
                 manifest, validation, _ = checked_mediapipe(
-                    source.keras, path, "uint8_io" if name.endswith("uint8") else "float32", inputs, data.top1,
+                    source.keras, path, MEDIAPIPE_ARTIFACTS[name], inputs, data.top1,
                     data.score, data.calibration, data.class_names, request.max_drop_points,
                     num_calibration=request.num_calibration, associated_files=data.associated_files)
             except UserError as e:  # e.g. MediaPipe not installed

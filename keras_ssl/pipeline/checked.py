@@ -5,6 +5,7 @@ SavedModel); each caller then formats its own row.  ``reference`` is the Keras m
 ``top1(outputs)`` picks the predictions that must agree and ``score(outputs)`` is the task's accuracy (None without
 labels).
 """
+import contextlib
 import os
 import time
 
@@ -19,6 +20,17 @@ from tflite_export.validate import compare_outputs, validate_tflite
 from tflite_export.xla import save_xla_saved_model
 
 
+@contextlib.contextmanager
+def _removed_on_error(path):
+    """An artifact (and its manifest) that fails the runtime check in this block is removed: it must not ship."""
+    try:
+        yield
+    except UserError:
+        for written in (path, manifest_path(path)):
+            os.remove(written)
+        raise
+
+
 def checked_tflite(source, path, mode, reference, inputs, top1, score=None, max_drop_points=1.0, **export_options):
     """Writes ``path`` and its manifest in ``mode`` and runs it in LiteRT; an artifact LiteRT cannot run is removed
     before the error propagates (it must not ship).  Returns (manifest with the validation recorded, validation,
@@ -26,12 +38,8 @@ def checked_tflite(source, path, mode, reference, inputs, top1, score=None, max_
     start = time.perf_counter()
     export_tflite(source, path, mode, **export_options)
     seconds = time.perf_counter() - start
-    try:
+    with _removed_on_error(path):
         validation, _ = validate_tflite(path, reference, inputs, top1, score, max_drop_points)
-    except UserError:
-        for written in (path, manifest_path(path)):
-            os.remove(written)
-        raise
     return update_manifest(path, validation=validation), validation, seconds
 
 
@@ -48,12 +56,8 @@ def checked_mediapipe(model, path, mode, inputs, top1, score, calibration, class
         mobile, path, mode, reference, rgb, top1, score, max_drop_points,
         representative_data=mobile_calibration(calibration),
         embed=lambda flatbuffer: with_metadata(flatbuffer, class_names, description), **export_options)
-    try:
+    with _removed_on_error(path):
         check = check_in_mediapipe(path, to_pixels(inputs), class_names)
-    except UserError:
-        for written in (path, manifest_path(path)):
-            os.remove(written)
-        raise
     return update_manifest(path, mediapipe=check), validation, seconds
 
 

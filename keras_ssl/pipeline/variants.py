@@ -19,6 +19,7 @@ from keras_ssl.benchmark.stats import FIELDS
 from keras_ssl.models.introspect import has_recurrent_layers
 from keras_ssl.pipeline.checked import checked_mediapipe, checked_onnx, checked_tflite, checked_xla
 from tflite_export.artifacts import manifest_path
+from tflite_export.mediapipe import MEDIAPIPE_ARTIFACTS
 from tflite_export.xla import inference_latency, is_xla_compiled
 
 
@@ -69,10 +70,6 @@ def _tflite_row(name, path, model, mode, recipe, manifest, validation, convert_s
                 tensor_dtypes=manifest["tensor_dtypes"], io_dtypes=_io_dtypes(manifest),
                 xnnpack=manifest["xnnpack"], gpu_delegate=manifest["gpu_delegate"]["compatible"],
                 manifest=os.path.basename(manifest_path(path)), convert_seconds=round(convert_s, 2), **extra)
-
-
-# (row name, TFLite mode): the artifacts an Android app hands MediaPipe's ImageClassifier (tflite_export/mediapipe.py).
-MEDIAPIPE_ROWS = (("mediapipe_float32", "float32"), ("mediapipe_uint8", "uint8_io"))
 
 
 def mediapipe_variant(name, model, mode, artifacts_dir, evaluation):
@@ -144,7 +141,7 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         source_accuracy = evaluation.score(model.predict(evaluation.inputs, batch_size=256, verbose=0))
         rows.append(tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference,
                                    layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
-    for name, mode in MEDIAPIPE_ROWS if evaluation.class_names else ():
+    for name, mode in MEDIAPIPE_ARTIFACTS.items() if evaluation.class_names else ():
         try:
             rows.append(mediapipe_variant(name, float_model, mode, artifacts_dir, evaluation))
         except UserError as e:  # e.g. MediaPipe not installed
