@@ -30,6 +30,9 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
 ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
         "tflite_int16x8", "pruned_int8", "qat_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
 MEDIAPIPE_ROWS = {"mediapipe_float32", "mediapipe_uint8"}  # image classifiers only
+# keras-ssl's int4 (RNNs unrolled) and ai-edge-quantizer's own recipe beside it.
+INT4_ROWS = {"image": {"tflite_int4", "pruned_int4", "aeq_dynamic_wi4"},
+             "text": {"tflite_int4_unrolled", "pruned_int4_unrolled", "aeq_dynamic_wi4"}}
 
 
 def _check_manifest(out_dir, row, associated):
@@ -45,7 +48,8 @@ def _check_report(out_dir, task, skipped=(), extra=()):
     report = json.load(open(os.path.join(out_dir, "report.json")))
     assert report["task"] == task and report["baseline"] == "tflite_float32"
     variants = {v["name"]: v for v in report["variants"]}
-    assert set(variants) == ROWS - set(skipped) | set(extra) | (MEDIAPIPE_ROWS if task == "image" else set())
+    assert set(variants) == ROWS - set(skipped) | set(extra) | INT4_ROWS[task] | (
+        MEDIAPIPE_ROWS if task == "image" else set())
     assert [s["name"] for s in report["export"]["skipped"]] == list(skipped)
     associated = "labels.txt" if task == "image" else "vocab.txt"
     assert os.path.isfile(os.path.join(out_dir, "artifacts", associated))
@@ -188,7 +192,7 @@ def test_text_pipeline_end_to_end(tmp_path, monkeypatch):
     with pytest.raises(_StopBeforeExport):
         run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
     first, again = trained
-    assert set(first) == {"keras_float32", "pruned_int8", "qat_int8", "inputs", "calibration"}
+    assert set(first) == {"keras_float32", "pruned_int8", "pruned_int4_unrolled", "qat_int8", "inputs", "calibration"}
     for name in first:
         assert first[name] == again[name], f"{name}: the same config trained different weights or data"
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
@@ -204,6 +208,10 @@ def test_text_pipeline_end_to_end(tmp_path, monkeypatch):
     unrolled = rows["tflite_int8_unrolled"]
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in unrolled["ops"] and "FULLY_CONNECTED" in unrolled["ops"]
     assert unrolled["xnnpack"]["delegated_nodes"] > rows["tflite_int8"]["xnnpack"]["delegated_nodes"]
+    int4 = rows["tflite_int4_unrolled"]
+    assert int4["quantization"] == "int4_unrolled" and "UNIDIRECTIONAL_SEQUENCE_LSTM" not in int4["ops"]
+    assert "FULLY_CONNECTED" not in int4["xnnpack"]["not_delegated_ops"]  # int4 matrices run in XNNPACK
+    assert rows["aeq_dynamic_wi4"]["recipe"] == "aeq-dynamic_wi4_afp32-unrolled-rnn"
 
 
 def _run_cli(*args, timeout=240):

@@ -22,6 +22,7 @@ from keras_ssl.base.io_utils import atomic_write_bytes, atomic_write_json
 from keras_ssl.base.keras import tf
 from keras_ssl.base.machine import machine_info
 from keras_ssl.base.metrics import file_sizes
+from keras_ssl.base.tflite_modes import unrolled
 from tflite_export.convert import to_tflite
 from tflite_export.inspect import describe
 
@@ -61,7 +62,7 @@ def write_associated_files(folder, files, overwrite=True):
 
 
 def export_tflite(source, path, mode, representative_data=None, num_calibration=100, allow_flex=False,
-                  associated_files=None, overwrite=False, extra=None, unroll_rnn=False, embed=None):
+                  associated_files=None, overwrite=False, extra=None, unroll_rnn=False, embed=None, size_first=False):
     """Converts ``source`` in ``mode``, writes ``path`` + manifest (+ associated files); returns the manifest.
 
     ``embed`` (flatbuffer bytes → bytes) adds what the converter does not write, e.g. MediaPipe's TFLite metadata.
@@ -70,14 +71,15 @@ def export_tflite(source, path, mode, representative_data=None, num_calibration=
     """
     check_writable([path, manifest_path(path)], overwrite)
     flatbuffer = to_tflite(source, mode, representative_data=representative_data, num_calibration=num_calibration,
-                           allow_flex=allow_flex, unroll_rnn=unroll_rnn)
+                           allow_flex=allow_flex, unroll_rnn=unroll_rnn, size_first=size_first)
     if embed is not None:
         flatbuffer = embed(flatbuffer)
     atomic_write_bytes(path, flatbuffer)
     associated = write_associated_files(os.path.dirname(os.path.abspath(path)), associated_files or {})
     size, gz = file_sizes(path)
-    manifest = {"file": os.path.basename(path), "format": "tflite", "quantization": mode, "unrolled_rnn": unroll_rnn,
-                "size_bytes": size, "gzip_bytes": gz, "sha256": sha256(flatbuffer),
+    manifest = {"file": os.path.basename(path), "format": "tflite", "quantization": mode,
+                "unrolled_rnn": unrolled(mode, unroll_rnn), "size_bytes": size, "gzip_bytes": gz,
+                "sha256": sha256(flatbuffer),
                 "source": source if isinstance(source, str) else getattr(source, "name", "model"),
                 "converter": f"tensorflow {tf.__version__}", "associated_files": associated,
                 "machine": machine_info()}  # where it was converted and validated: CPU, ISA flags, runtime versions

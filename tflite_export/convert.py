@@ -13,6 +13,8 @@
   microcontrollers and NPUs.  Token-id inputs stay int32 (they are indices, not quantised values).
 - ``int16x8``: int16 activations, int8 weights, for models where int8 activations lose too much.  LSTM has no
   16x8 kernel; such models get a clear error.
+- ``int4``, ``int4_unrolled``, ``aeq_wi4``: int4 weights, made by ai-edge-quantizer from the float32 flatbuffer
+  (``tflite_export.aeq`` documents each); ``size_first=True`` accepts ops that then leave XNNPACK.
 
 Models with recurrent layers are converted through a fixed batch-1 signature: a dynamic batch needs Flex
 (SELECT_TF_OPS) tensor-list ops that LiteRT cannot run, while batch 1 yields the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
@@ -30,7 +32,7 @@ import numpy as np
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
-from keras_ssl.base.tflite_modes import CALIBRATED_MODES, MODES, QAT_MODES
+from keras_ssl.base.tflite_modes import AEQ_MODES, CALIBRATED_MODES, MODES, QAT_MODES, unrolled
 from keras_ssl.models.introspect import has_recurrent_layers, recurrent_layer_names, walk_layers
 
 INTEGER_IO = {"int8_io": tf.int8, "uint8_io": tf.uint8}
@@ -43,6 +45,7 @@ class ConvertConfig:
     num_calibration: int = 100  # representative inputs fed one at a time to calibrate activation ranges
     allow_flex: bool = False  # permit SELECT_TF_OPS (needs the Flex delegate on device; not runnable in LiteRT here)
     unroll_rnn: bool = False  # unroll LSTM/GRU so XNNPACK can run them (see module docstring)
+    size_first: bool = False  # int4 modes: accept ops that fall back to builtin kernels, for the smaller file
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -179,13 +182,21 @@ def _first_error(message):
 
 
 def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False,
-              unroll_rnn=False):
+              unroll_rnn=False, size_first=False):
     """Returns the .tflite flatbuffer bytes of ``source`` (a tf_keras model, QAT model or SavedModel folder).
 
     ``representative_data`` is an array of real inputs, needed by the calibrated modes except for QAT models,
-    whose ranges were learned in training.
+    whose ranges were learned in training (and by the int4 modes for embedding tables).
     """
-    config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex, unroll_rnn=unroll_rnn)
+    config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex, unroll_rnn=unroll_rnn,
+                           size_first=size_first)
+    if mode in AEQ_MODES:
+        _check_mode_for_source(source, mode)
+        from tflite_export.aeq import quantize_flatbuffer
+        calibration = None if representative_data is None else np.asarray(representative_data)[:num_calibration]
+        return quantize_flatbuffer(to_tflite(source, "float32", allow_flex=allow_flex,
+                                             unroll_rnn=unrolled(mode, unroll_rnn)),
+                                   mode, calibration, size_first)
     if unroll_rnn and isinstance(source, tf_keras.Model):
         source = unroll_recurrent(source)
     _check_mode_for_source(source, mode, unrolled=unroll_rnn)

@@ -18,7 +18,8 @@ flags.DEFINE_string("model", None, "A .keras/.h5 file (plain, pruned or QAT) or 
 flags.DEFINE_string("output_dir", None, "Folder for the artifacts, their manifests and export_report.{json,md}.")
 flags.DEFINE_list("modes", ["float32", "float16", "dynamic", "int8", "int8_io"],
                   "TFLite modes: float32, float16 (GPU delegate), dynamic, int8 (float I/O), int8_io / uint8_io "
-                  "(integer-only, integer I/O), int16x8.")
+                  "(integer-only, integer I/O), int16x8, int4 / int4_unrolled (int4 weights by ai-edge-quantizer; "
+                  "_unrolled unrolls RNNs first), aeq_wi4 (ai-edge-quantizer's own dynamic_wi4_afp32 recipe).")
 flags.DEFINE_enum("task", None, ["image", "text"], "Calibration data, accuracy and labels/vocab from this task's "
                   "splits (the pipeline's). Without it, pass --calibration_npy for int8 modes.")
 flags.DEFINE_list("text_files", None, "Corpus for --task=text (default: Python's pydoc_data.topics).")
@@ -38,6 +39,8 @@ flags.DEFINE_bool("mediapipe", True, "With --task=image: also NAME_mediapipe_{fl
 flags.DEFINE_bool("allow_flex", False, "Permit TensorFlow (Flex) ops; the artifact then needs the Flex delegate.")
 flags.DEFINE_bool("unroll_rnn", False, "Unroll LSTM/GRU layers so XNNPACK runs them (the fused int8 LSTM kernel is "
                   "not delegated), for a somewhat larger file; measured in studies/int8_speed/README.md.")
+flags.DEFINE_bool("size_first", False, "int4 modes (ai-edge-quantizer): accept ops that then run on builtin kernels "
+                  "instead of XNNPACK (e.g. int4 convolutions), for the smaller file; refused without it.")
 flags.DEFINE_bool("overwrite", False, "Replace existing artifacts in --output_dir.")
 flags.mark_flags_as_required(["model", "output_dir"])
 
@@ -52,8 +55,8 @@ def export_from_flags(args):
         **image_source(), text_files=tuple(FLAGS.text_files or ()), stream_text=FLAGS.stream_text,
         vocab=FLAGS.vocab, calibration_npy=FLAGS.calibration_npy, num_calibration=FLAGS.num_calibration,
         num_validation=FLAGS.num_validation, onnx=FLAGS.onnx, xla=FLAGS.xla, tvm=FLAGS.tvm, mediapipe=FLAGS.mediapipe,
-        allow_flex=FLAGS.allow_flex, unroll_rnn=FLAGS.unroll_rnn, overwrite=FLAGS.overwrite,
-        max_drop_points=FLAGS.max_drop_points)
+        allow_flex=FLAGS.allow_flex, unroll_rnn=FLAGS.unroll_rnn, size_first=FLAGS.size_first,
+        overwrite=FLAGS.overwrite, max_drop_points=FLAGS.max_drop_points)
     report, markdown = run_export(request)
     failed = [a["file"] for a in report["artifacts"] if not a["passed"]]
     if failed or report["skipped"]:

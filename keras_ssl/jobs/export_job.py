@@ -53,6 +53,7 @@ class ExportRequest:
     mediapipe: bool = True
     allow_flex: bool = False
     unroll_rnn: bool = False
+    size_first: bool = False  # int4 modes: accept ops that leave XNNPACK for the smaller file
     overwrite: bool = False
     max_drop_points: float = 1.0
 
@@ -215,7 +216,8 @@ def run_export(request):
                     source.convertible, path, mode, reference, inputs, data.top1, data.score,
                     request.max_drop_points, representative_data=data.calibration,
                     num_calibration=request.num_calibration, allow_flex=request.allow_flex,
-                    associated_files=data.associated_files, unroll_rnn=request.unroll_rnn)
+                    associated_files=data.associated_files, unroll_rnn=request.unroll_rnn,
+                    size_first=request.size_first)
             except UserError as e:
                 logging.warning("not exported: %s: %s", mode, e)
                 skipped.append({"quantization": mode, "reason": str(e)})

@@ -10,7 +10,7 @@ from keras_ssl.compress.quantize import quantize_aware
 from keras_ssl.compress.recipes import RecipeContext
 from keras_ssl.pipeline.recipe_book import recipe_rows
 from keras_ssl.pipeline.stages import with_backup, with_logs
-from keras_ssl.pipeline.variants import Evaluation, standard_variants
+from keras_ssl.pipeline.variants import Evaluation, int4_mode, standard_variants
 from keras_ssl.training.distribute import strategy_scope
 
 
@@ -44,7 +44,9 @@ def compress_and_export(config, trained, artifacts_dir, timer, strategy):
         qat = quantize_aware(trained.model, trained.dataset,
                              with_backup(with_logs(config.qat, config, artifacts_dir, "qat"), config, "qat"),
                              lambda m: trained.compile(m, config.qat.learning_rate))
+    int4 = int4_mode(trained.model)
     compressed = [("pruned_int8", pruned, prune_recipe_name(config.prune) + "+ptq-int8", "int8"),
+                  (f"pruned_{int4}", pruned, f"{prune_recipe_name(config.prune)}+ptq-{int4}", int4),
                   ("qat_int8", qat, trained.qat_recipe, "int8")]
     with timer.stage("recipes"), strategy_scope(strategy):
         context = RecipeContext(dataset=trained.dataset, compile=trained.compile, build_student=trained.build_student)

@@ -55,12 +55,14 @@ def keras_variant(name, model, artifacts_dir, evaluation, recipe):
     return _row(name, "keras", path, model, evaluation.score(outputs), 1.0, recipe)
 
 
-def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False, **extra):
+def tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference, unroll_rnn=False,
+                   size_first=False, **extra):
     """Exports ``model`` in ``mode`` (artifact + manifest), validates it in LiteRT and returns its report row."""
     path = os.path.join(artifacts_dir, f"{name}.tflite")
     checked = checked_tflite(model, path, mode, reference, evaluation.inputs, evaluation.top1, evaluation.score,
                              representative_data=evaluation.calibration,
-                             associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn)
+                             associated_files=evaluation.associated_files, unroll_rnn=unroll_rnn,
+                             size_first=size_first)
     return _tflite_row(name, path, model, mode, recipe, *checked, **extra)
 
 
@@ -112,6 +114,20 @@ PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dy
             ("tflite_int16x8", "int16x8", "ptq-int16x8"))
 
 
+def int4_mode(model):
+    """The int4 mode that keeps ``model`` in XNNPACK: RNNs unrolled, so their matrices are int4 too."""
+    return "int4_unrolled" if has_recurrent_layers(model) else "int4"
+
+
+def int4_rows(model):
+    """(row name, mode, recipe, size_first): keras-ssl's int4 beside ai-edge-quantizer's own int4 recipe on the same
+    graph, the latter kept whatever kernels it needs (it is the reference, not a candidate)."""
+    mode = int4_mode(model)
+    return ((f"tflite_{mode}", mode, f"ptq-{mode}", False),
+            ("aeq_dynamic_wi4", "aeq_wi4", "aeq-dynamic_wi4_afp32" + ("-unrolled-rnn" if mode != "int4" else ""),
+             True))
+
+
 def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     """The float Keras model, its TFLite float32 baseline, every post-training conversion, each ``compressed``
     (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and
@@ -126,21 +142,27 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     rows = [keras_variant("keras_float32", float_model, artifacts_dir, evaluation, "none"),
             tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference)]
     skipped = []
-    for name, mode, recipe in PTQ_ROWS:
+    recurrent = has_recurrent_layers(float_model)
+    for name, mode, recipe, size_first in ([row + (False,) for row in PTQ_ROWS] + list(int4_rows(float_model))):
         try:
-            rows.append(tflite_variant(name, float_model, mode, artifacts_dir, evaluation, recipe, reference))
+            rows.append(tflite_variant(name, float_model, mode, artifacts_dir, evaluation, recipe, reference,
+                                       unroll_rnn=recurrent and mode == "aeq_wi4", size_first=size_first))
         except UserError as e:
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
-    if has_recurrent_layers(float_model):
+    if recurrent:
         # The fused int8 LSTM kernel is the slow part of the int8 MLM; unrolled, XNNPACK runs it (convert.py).
         rows.append(tflite_variant("tflite_int8_unrolled", float_model, "int8", artifacts_dir, evaluation,
                                    "ptq-int8-unrolled-rnn", reference, unroll_rnn=True))
     for name, model, recipe, mode in compressed:
         # The compressed Keras model's own accuracy separates what compression cost from what export cost.
         source_accuracy = evaluation.score(model.predict(evaluation.inputs, batch_size=256, verbose=0))
-        rows.append(tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference,
-                                   layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
+        try:
+            rows.append(tflite_variant(name, model, mode, artifacts_dir, evaluation, recipe, reference,
+                                       layer_sparsity=layer_sparsity(model), source_accuracy=source_accuracy))
+        except UserError as e:  # e.g. an int4 artifact that would leave XNNPACK
+            logging.warning("skipping %s: %s", name, e)
+            skipped.append({"name": name, "quantization": mode, "reason": str(e)})
     for name, mode in MEDIAPIPE_ARTIFACTS.items() if evaluation.class_names else ():
         try:
             rows.append(mediapipe_variant(name, float_model, mode, artifacts_dir, evaluation))

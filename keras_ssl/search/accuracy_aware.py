@@ -78,6 +78,8 @@ class SearchConfig:
     # Clustered candidates are converted with one int8 scale per Dense tensor, so their k shared values stay k bytes
     # that gzip packs (see tflite_export.convert); set it to "int8" to keep per-channel scales.
     cluster_mode: str = "int8_per_tensor"
+    # Modes the sampler may also pick for any candidate, e.g. "int4_unrolled" (ai-edge-quantizer's int4 weights).
+    extra_modes: tuple = ()
     seed: int = 0  # seeds the sampler and each trial's training (seed + its trial number)
     study: StudyConfig = dataclasses.field(default_factory=StudyConfig)
 
@@ -88,8 +90,9 @@ class SearchConfig:
             raise UserError(f"sparsity levels must be in [0, 1): {self.sparsity_levels}, {self.student_sparsities}")
         if any(k < 2 for k in self.cluster_levels):
             raise UserError(f"cluster counts must be at least 2: {self.cluster_levels}")
-        if self.mode not in MODES or self.cluster_mode not in MODES:
-            raise UserError(f"search modes {self.mode!r} / {self.cluster_mode!r}: use TFLite modes from {MODES}")
+        unknown = [m for m in (self.mode, self.cluster_mode) + tuple(self.extra_modes) if m not in MODES]
+        if unknown:
+            raise UserError(f"search modes {unknown}: use TFLite modes from {MODES}")
 
 
 @dataclasses.dataclass

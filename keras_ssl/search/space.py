@@ -7,7 +7,8 @@ A trial's parameters name one recipe (``recipe_for``):
 - ``family = uniform``: ``uniform_sparsity`` for every layer alike (tfmot's tutorials), ``uniform_clusters``;
 - ``family = student``: a distilled ``student`` pruned to ``student_sparsity``, either ``after`` distillation or
   ``during`` it (pruning a distilled student afterwards cost 8-62 points: docs/compression.md);
-- ``mode``: the int8 TFLite mode (per-channel ``int8``, or ``int8_per_tensor``, whose clustered values gzip packs).
+- ``mode``: the int8 TFLite mode (per-channel ``int8``, or ``int8_per_tensor``, whose clustered values gzip packs),
+  or one of the config's ``extra_modes`` (e.g. ``int4_unrolled``).
 
 The space is plain JSON (``space_from_config``), stored in the study, so a worker on another host rebuilds the same
 recipes from the study alone.  ``heuristic_trials`` are today's candidates (per-layer tolerances, uniform sparsities,
@@ -30,7 +31,8 @@ def space_from_config(config, layers):
             if config.cluster else [0],
             "uniform_sparsities": sorted(config.uniform_sparsities), "students": [dict(s) for s in config.students],
             "student_sparsities": sorted(config.student_sparsities),
-            "modes": list(dict.fromkeys((config.mode, config.cluster_mode))), "base": base.to_dict()}
+            "modes": list(dict.fromkeys((config.mode, config.cluster_mode) + tuple(config.extra_modes))),
+            "base": base.to_dict()}
 
 
 def recipe_for(trial, space, name=None):
