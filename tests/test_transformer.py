@@ -16,6 +16,9 @@ from keras_ssl.training.fit import (TrainConfig, classification_dataset, classif
 from studies.transformer_compress.transformer_compress import (constant_tensors, distill_transformer, int8_tflite,
                                                                kernel_sparsity, mlm_int8_report, prune_transformer,
                                                                tflite_predict)
+from tflite_export.convert import to_tflite
+from tflite_export.inspect import delegated_ops
+from tflite_export.runner import TFLiteModel
 
 VOCAB, SEQ_LEN = 50, 8
 TINY = TransformerConfig(vocab_size=VOCAB, seq_len=SEQ_LEN, dim=16, heads=2, mlp_dim=32, layers=1, dropout=0.0)
@@ -105,6 +108,20 @@ def test_int8_tflite_keeps_masked_token_accuracy(trained_mlm, counting):
     assert abs(report["accuracy_drop_points"]) < 5.0, "int8 within a few points of Keras"
     assert report["weight_ratio"] < 0.4, "int8 stores weights in about a quarter of the float32 bytes"
     assert report["size_ratio"] < 1.0
+
+
+def test_int8_mixed_keeps_attention_and_layernorm_in_float_and_in_xnnpack(trained_mlm, counting):
+    model, _ = trained_mlm
+    calibration, (inputs, labels, weights) = counting[0], counting[1]
+    full, float32 = to_tflite(model, "int8", calibration), to_tflite(model, "float32")
+    mixed = to_tflite(model, "int8_mixed", calibration)
+    lost = delegated_ops(float32) - delegated_ops(full)  # what XNNPACK runs in float32 but not in int8
+    assert {"BATCH_MATMUL", "SOFTMAX"} <= set(lost)
+    assert not delegated_ops(float32) - delegated_ops(mixed), "int8_mixed leaves no float32-delegated op behind"
+    dtypes = {name: dtype for name, dtype, shape in constant_tensors(mixed) if len(shape) >= 2}
+    assert [d for name, d in dtypes.items() if "mlp_hidden" in name] == ["int8"], "the matrices stay int8"
+    accuracy = masked_token_accuracy(TFLiteModel(model_content=mixed).predict(inputs), labels, weights)
+    assert abs(accuracy - _accuracy(model, counting[1])) < 0.05
 
 
 def test_distillation_into_a_smaller_transformer(trained_mlm, counting):

@@ -17,7 +17,6 @@ in ``keras_ssl.base.tflite_modes.AEQ_MODES``):
 An int4 artifact whose ops XNNPACK took in float32 but no longer takes would run them on slow builtin kernels: it
 is refused, naming the ops, unless the caller puts size first (``size_first``, which also makes convolutions int4).
 """
-import collections
 import contextlib
 import io
 import re
@@ -113,19 +112,11 @@ def quantize_flatbuffer(flatbuffer, mode, representative_data=None, size_first=F
     return quantized
 
 
-def _delegated_ops(flatbuffer):
-    """{op name: how many of its nodes XNNPACK takes}."""
-    from tflite_export.inspect import xnnpack_coverage
-    from tflite_export.runner import TFLiteModel
-    ops = collections.Counter(op["op_name"] for op in TFLiteModel(model_content=flatbuffer, use_xnnpack=False)
-                              .interpreter._get_ops_details())
-    return ops - collections.Counter(xnnpack_coverage(content=flatbuffer)["not_delegated_ops"])
-
-
 def _check_kernels(float_flatbuffer, quantized, mode):
     """Refuses when an op kind XNNPACK ran in the float32 graph loses nodes to builtin kernels.  Ops the quantiser
     adds (e.g. the DEQUANTIZE of an int4 table's few gathered rows) are not compared: float32 had no such op."""
-    lost = _delegated_ops(float_flatbuffer) - _delegated_ops(quantized)
+    from tflite_export.inspect import delegated_ops
+    lost = delegated_ops(float_flatbuffer) - delegated_ops(quantized)
     if lost:
         listed = ", ".join(f"{count} {op}" for op, count in sorted(lost.items()))
         raise UserError(f"{mode} would run {listed} on builtin kernels (XNNPACK runs them in float32, not in this "

@@ -4,6 +4,11 @@
 - ``float16``: float16 weights, for the GPU delegate (on CPU they are dequantised to float32 at load).
 - ``dynamic``: int8 weights, float activations; no calibration data needed.
 - ``int8``: int8 weights and activations calibrated on representative data, float input/output.
+- ``int8_mixed``: ``int8`` except for the op kinds XNNPACK takes in float32 but not in int8 (on the transformer:
+  BATCH_MATMUL of two activations, SOFTMAX, GELU and LayerNorm's arithmetic), which stay float32 through the
+  converter's own selective quantisation (``QuantizationDebugger`` with ``denylisted_ops``).  Each such op would
+  otherwise split the XNNPACK graph and run on slow builtin int8 kernels (per-op timings: docs/export.md).  A model
+  whose int8 graph XNNPACK takes as well as its float32 one gets plain ``int8``.
 - ``int8_per_tensor``: ``int8`` with one scale per Dense (FULLY_CONNECTED) weight tensor instead of one per output
   channel.  It is for clustered models: k shared values then become at most k distinct bytes in the whole tensor,
   which gzip codes in ~log2(k) bits, whereas per-channel scales turn them into different bytes in every row, so a
@@ -181,6 +186,20 @@ def _first_error(message):
     return (lines[0] if lines else "conversion failed")[:300]
 
 
+def _int8_mixed(source, converter, representative_data, num_calibration, allow_flex, dtypes):
+    """``int8`` with the op kinds that leave XNNPACK in int8 kept in float32 (module docstring)."""
+    from tflite_export.inspect import delegated_ops
+    full = to_tflite(source, "int8", representative_data, num_calibration, allow_flex)
+    lost = sorted(delegated_ops(to_tflite(source, "float32", allow_flex=allow_flex)) - delegated_ops(full))
+    if not lost:
+        return full
+    samples = _representative(np.asarray(representative_data)[:num_calibration], dtypes)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=samples,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=lost))
+    return debugger.get_nondebug_quantized_model()
+
+
 def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False,
               unroll_rnn=False, size_first=False):
     """Returns the .tflite flatbuffer bytes of ``source`` (a tf_keras model, QAT model or SavedModel folder).
@@ -204,6 +223,8 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
     qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
     _configure(converter, config, dtypes, representative_data, qat)
     try:
+        if mode == "int8_mixed":
+            return _int8_mixed(source, converter, representative_data, num_calibration, allow_flex, dtypes)
         return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
         text = str(e)

@@ -59,6 +59,13 @@ def xnnpack_coverage(path=None, content=None, num_threads=1):
             "fully_delegated": not left, "not_delegated_ops": dict(sorted(left.items()))}
 
 
+def delegated_ops(flatbuffer):
+    """{op name: how many of its nodes XNNPACK takes} (a Counter), to compare two conversions of one model."""
+    ops = collections.Counter(op["op_name"] for op in TFLiteModel(model_content=flatbuffer, use_xnnpack=False)
+                              .interpreter._get_ops_details())
+    return ops - collections.Counter(xnnpack_coverage(content=flatbuffer)["not_delegated_ops"])
+
+
 def describe(path=None, content=None):
     """The facts a deployer needs about one artifact, all read from the flatbuffer by LiteRT."""
     model = TFLiteModel(model_path=path, model_content=content, use_xnnpack=False)

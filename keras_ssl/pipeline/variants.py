@@ -128,6 +128,12 @@ def int4_rows(model):
              True))
 
 
+def _int8_leaves_xnnpack(rows):
+    """Whether the int8 row has op kinds on builtin kernels that XNNPACK took in float32."""
+    left = {row["name"]: set(row["xnnpack"]["not_delegated_ops"]) for row in rows if row.get("xnnpack")}
+    return "tflite_int8" in left and bool(left["tflite_int8"] - left["tflite_float32"])
+
+
 def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     """The float Keras model, its TFLite float32 baseline, every post-training conversion, each ``compressed``
     (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and
@@ -150,6 +156,10 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         except UserError as e:
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
+    if _int8_leaves_xnnpack(rows):
+        # e.g. the transformer's attention and LayerNorm: int8_mixed keeps those op kinds in float32 (convert.py).
+        rows.append(tflite_variant("tflite_int8_mixed", float_model, "int8_mixed", artifacts_dir, evaluation,
+                                   "ptq-int8-mixed", reference))
     if recurrent:
         # The fused int8 LSTM kernel is the slow part of the int8 MLM; unrolled, XNNPACK runs it (convert.py).
         rows.append(tflite_variant("tflite_int8_unrolled", float_model, "int8", artifacts_dir, evaluation,
