@@ -186,18 +186,32 @@ def _first_error(message):
     return (lines[0] if lines else "conversion failed")[:300]
 
 
-def _int8_mixed(source, converter, representative_data, num_calibration, allow_flex, dtypes):
-    """``int8`` with the op kinds that leave XNNPACK in int8 kept in float32 (module docstring)."""
+def int8_lost_ops(source, representative_data, num_calibration=100, allow_flex=False):
+    """(op kinds XNNPACK takes in ``source``'s float32 graph but not in its int8 one, the int8 flatbuffer)."""
     from tflite_export.inspect import delegated_ops
     full = to_tflite(source, "int8", representative_data, num_calibration, allow_flex)
-    lost = sorted(delegated_ops(to_tflite(source, "float32", allow_flex=allow_flex)) - delegated_ops(full))
-    if not lost:
-        return full
-    samples = _representative(np.asarray(representative_data)[:num_calibration], dtypes)
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=samples,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=lost))
-    return debugger.get_nondebug_quantized_model()
+    return sorted(delegated_ops(to_tflite(source, "float32", allow_flex=allow_flex)) - delegated_ops(full)), full
+
+
+def int8_keeping_float(source, ops, representative_data, num_calibration=100):
+    """``source`` (a Keras model) in int8 with the op kinds ``ops`` (TFLite names) kept float32, through the
+    converter's selective quantisation."""
+    converter, dtypes, _ = _source_converter(source)
+    _configure(converter, ConvertConfig(mode="int8", num_calibration=num_calibration), dtypes, representative_data,
+               qat=False)
+    try:
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(ops)),
+            debug_dataset=_representative(np.asarray(representative_data)[:num_calibration], dtypes))
+        return debugger.get_nondebug_quantized_model()
+    except Exception as e:  # the converter's errors, as in to_tflite
+        raise UserError(f"cannot convert to int8 with {', '.join(ops)} kept float32: {_first_error(e)}") from None
+
+
+def _int8_mixed(source, representative_data, num_calibration, allow_flex):
+    """``int8`` with the op kinds that leave XNNPACK in int8 kept in float32 (module docstring)."""
+    lost, full = int8_lost_ops(source, representative_data, num_calibration, allow_flex)
+    return int8_keeping_float(source, lost, representative_data, num_calibration) if lost else full
 
 
 def to_tflite(source, mode="float32", representative_data=None, num_calibration=100, allow_flex=False,
@@ -219,12 +233,12 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
     if unroll_rnn and isinstance(source, tf_keras.Model):
         source = unroll_recurrent(source)
     _check_mode_for_source(source, mode, unrolled=unroll_rnn)
+    if mode == "int8_mixed":
+        return _int8_mixed(source, representative_data, num_calibration, allow_flex)
     converter, dtypes, what = _source_converter(source)
     qat = isinstance(source, tf_keras.Model) and is_qat_model(source)
     _configure(converter, config, dtypes, representative_data, qat)
     try:
-        if mode == "int8_mixed":
-            return _int8_mixed(source, converter, representative_data, num_calibration, allow_flex, dtypes)
         return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError or ValueError with MLIR dumps
         text = str(e)
