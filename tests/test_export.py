@@ -48,7 +48,7 @@ def test_int8_needs_calibration_data(trained_classifier):
     with pytest.raises(UserError, match="representative data"):
         to_tflite(trained_classifier, "int8")
     with pytest.raises(UserError, match="unknown TFLite mode"):
-        to_tflite(trained_classifier, "int4")
+        to_tflite(trained_classifier, "int3")
 
 
 def test_lstm_gets_fused_batch1_ops_and_no_flex(tiny_mlm_config, token_sequences):

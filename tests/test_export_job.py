@@ -46,13 +46,13 @@ def test_manifest_describes_the_file_it_sits_beside(tmp_path, trained_classifier
 
 def test_export_job_writes_validated_artifacts(tmp_path, saved_classifier):
     out = str(tmp_path / "out")
-    request = ExportRequest(model=saved_classifier, output_dir=out, modes=("float32", "int8", "int8_io"),
+    request = ExportRequest(model=saved_classifier, output_dir=out, modes=("float32", "int8", "int8_io", "int4"),
                             calibration_npy=os.path.join(os.path.dirname(saved_classifier), "calibration.npy"),
                             onnx=True, xla=True, tvm=True)
     report, markdown = run_export(request)
     files = {a["file"]: a for a in report["artifacts"]}
-    assert set(files) == {"clf_float32.tflite", "clf_int8.tflite", "clf_int8_io.tflite", "clf.onnx", "clf_xla",
-                          "clf.so"}
+    assert set(files) == {"clf_float32.tflite", "clf_int8.tflite", "clf_int8_io.tflite", "clf_int4.tflite", "clf.onnx",
+                          "clf_xla", "clf.so"}
     assert all(a["passed"] for a in files.values())
     assert files["clf.so"]["format"] == "tvm" and files["clf.so"]["max_abs_diff"] < 1e-4
     # The benchmark harness times the TVM library beside the .tflite (docs/export.md has the numbers).
@@ -61,9 +61,10 @@ def test_export_job_writes_validated_artifacts(tmp_path, saved_classifier):
     assert [row["format"] for row in timed] == ["tvm", "tflite"] and all(row["p50"] > 0 for row in timed)
     assert files["clf_float32.tflite"]["max_abs_diff"] < 1e-4 and files["clf.onnx"]["max_abs_diff"] < 1e-4
     assert files["clf_xla"]["xla_compiled"]
-    for name in ("clf_float32", "clf_int8", "clf_int8_io"):
+    for name in ("clf_float32", "clf_int8", "clf_int8_io", "clf_int4"):
         manifest = json.load(open(os.path.join(out, name + ".manifest.json")))
         assert manifest["validation"]["passed"]
+    assert manifest["quantization"] == "int4" and manifest["xnnpack"]["fully_delegated"]
     assert "| clf_int8_io.tflite | int8_io |" in markdown
     with pytest.raises(UserError, match="already exists"):
         run_export(request)
@@ -84,7 +85,7 @@ def test_an_image_classifier_export_includes_artifacts_mediapipe_loads(tmp_path,
 
 
 @pytest.mark.parametrize("overrides,fragment", [
-    ({"modes": ("int4",)}, "unknown --modes"),
+    ({"modes": ("int3",)}, "unknown --modes"),
     ({"model": "/nonexistent/model.keras"}, "model not found"),
     ({"modes": ("int8",)}, "need calibration data"),
 ])
