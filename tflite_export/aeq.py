@@ -9,7 +9,7 @@ in ``keras_ssl.base.tflite_modes.AEQ_MODES``):
   - GATHER of a constant table (an embedding): the table in int4, one scale.  AEQ's policy offers GATHER in int8
     only, but LiteRT's GATHER reads int4 tables, so the policy check is skipped for these ops alone;
   - CONV_2D / DEPTHWISE_CONV_2D: int8 weights, dynamic range.  XNNPACK has no int4 convolution: AEQ's int4
-    CONV_2D runs on builtin kernels, slower than float32 (docs/export.md, "Measurements behind the code").
+    CONV_2D runs on builtin kernels, slower than float32 (the digits demo: docs/results.md, aeq_dynamic_wi4).
 - ``int4_unrolled``: ``int4`` of the unrolled RNN graph (``convert.unroll_recurrent``): the LSTM's matrices become
   FULLY_CONNECTED ops, so they are int4 too and XNNPACK runs them; fused LSTM ops stay float32 (AEQ has no LSTM).
 - ``aeq_wi4``: AEQ's own ``dynamic_wi4_afp32`` recipe, unchanged: the reference ``int4`` is measured against.
