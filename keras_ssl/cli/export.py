@@ -18,8 +18,8 @@ flags.DEFINE_string("model", None, "A .keras/.h5 file (plain, pruned or QAT) or 
 flags.DEFINE_string("output_dir", None, "Folder for the artifacts, their manifests and export_report.{json,md}.")
 flags.DEFINE_list("modes", ["float32", "float16", "dynamic", "int8", "int8_io"],
                   "TFLite modes: float32, float16 (GPU delegate), dynamic, int8 (float I/O), int8_io / uint8_io "
-                  "(integer-only, integer I/O), int8_mixed (int8 but the ops XNNPACK lacks int8 kernels for, e.g. attention, "
-                  "in float32), int16x8, int4 / int4_unrolled (int4 weights by ai-edge-quantizer; "
+                  "(integer-only, integer I/O), int8_mixed (int8 but the ops XNNPACK lacks int8 kernels for, e.g. "
+                  "attention, in float32), int16x8, int4 / int4_unrolled (int4 weights by ai-edge-quantizer; "
                   "_unrolled unrolls RNNs first), aeq_wi4 (ai-edge-quantizer's own dynamic_wi4_afp32 recipe).")
 flags.DEFINE_enum("task", None, ["image", "text"], "Calibration data, accuracy and labels/vocab from this task's "
                   "splits (the pipeline's). Without it, pass --calibration_npy for int8 modes.")
