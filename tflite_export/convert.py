@@ -219,17 +219,15 @@ def to_tflite(source, mode="float32", representative_data=None, num_calibration=
     """Returns the .tflite flatbuffer bytes of ``source`` (a tf_keras model, QAT model or SavedModel folder).
 
     ``representative_data`` is an array of real inputs, needed by the calibrated modes except for QAT models,
-    whose ranges were learned in training (and by the int4 modes for embedding tables).
+    whose ranges were learned in training; the int4 modes need none.
     """
     config = ConvertConfig(mode=mode, num_calibration=num_calibration, allow_flex=allow_flex, unroll_rnn=unroll_rnn,
                            size_first=size_first)
     if mode in AEQ_MODES:
         _check_mode_for_source(source, mode)
         from tflite_export.aeq import quantize_flatbuffer
-        calibration = None if representative_data is None else np.asarray(representative_data)[:num_calibration]
         return quantize_flatbuffer(to_tflite(source, "float32", allow_flex=allow_flex,
-                                             unroll_rnn=unrolled(mode, unroll_rnn)),
-                                   mode, calibration, size_first)
+                                             unroll_rnn=unrolled(mode, unroll_rnn)), mode, size_first)
     if unroll_rnn and isinstance(source, tf_keras.Model):
         source = unroll_recurrent(source)
     _check_mode_for_source(source, mode, unrolled=unroll_rnn)
