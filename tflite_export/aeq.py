@@ -46,21 +46,14 @@ def _int4_table(regex):
 
 
 def constant_table_gathers(flatbuffer):
-    """Output tensor names of the GATHER ops whose table is a constant (embeddings), not an activation."""
+    """AEQ's scopes (what its recipe regexes match) of the GATHER ops whose table is a constant (embeddings), not an
+    activation."""
     from ai_edge_litert.tools import flatbuffer_utils
+    from ai_edge_quantizer.utils.tfl_flatbuffer_utils import get_op_scope
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
     codes = [flatbuffer_utils.opcode_to_name(model, index) for index in range(len(model.operatorCodes))]
-    names = []
-    for graph in model.subgraphs:
-        for op in graph.operators:
-            table = graph.tensors[op.inputs[0]]
-            if codes[op.opcodeIndex] == "GATHER" and model.buffers[table.buffer].data is not None:
-                names.append(_name(graph.tensors[op.outputs[0]]))
-    return names
-
-
-def _name(tensor):
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+    return [get_op_scope(op, graph.tensors) for graph in model.subgraphs for op in graph.operators
+            if codes[op.opcodeIndex] == "GATHER" and model.buffers[graph.tensors[op.inputs[0]].buffer].data is not None]
 
 
 def aeq_recipe(mode, flatbuffer, size_first=False):
@@ -72,8 +65,7 @@ def aeq_recipe(mode, flatbuffer, size_first=False):
     entries += [_dynamic(op, 4 if size_first else 8) for op in _CONVOLUTIONS]
     gathers = constant_table_gathers(flatbuffer)
     if gathers:
-        # AEQ matches a regex against an op's scope: its output tensor names, each followed by ";".
-        entries.append(_int4_table("^(" + "|".join(re.escape(name) for name in gathers) + ");$"))
+        entries.append(_int4_table("^(" + "|".join(re.escape(scope) for scope in gathers) + ")$"))
     return entries
 
 

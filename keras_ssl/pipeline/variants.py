@@ -120,12 +120,13 @@ def int4_mode(model):
 
 
 def int4_rows(model):
-    """(row name, mode, recipe, size_first): keras-ssl's int4 beside ai-edge-quantizer's own int4 recipe on the same
-    graph, the latter kept whatever kernels it needs (it is the reference, not a candidate)."""
+    """(row name, mode, recipe, export options): keras-ssl's int4 beside ai-edge-quantizer's own int4 recipe on the
+    same graph, the latter kept whatever kernels it needs (it is the reference, not a candidate)."""
     mode = int4_mode(model)
-    return ((f"tflite_{mode}", mode, f"ptq-{mode}", False),
-            ("aeq_dynamic_wi4", "aeq_wi4", "aeq-dynamic_wi4_afp32" + ("-unrolled-rnn" if mode != "int4" else ""),
-             True))
+    unroll = mode == "int4_unrolled"
+    return ((f"tflite_{mode}", mode, f"ptq-{mode}", {}),
+            ("aeq_dynamic_wi4", "aeq_wi4", "aeq-dynamic_wi4_afp32" + ("-unrolled-rnn" if unroll else ""),
+             {"unroll_rnn": unroll, "size_first": True}))
 
 
 def _int8_leaves_xnnpack(rows):
@@ -149,10 +150,10 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
             tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference)]
     skipped = []
     recurrent = has_recurrent_layers(float_model)
-    for name, mode, recipe, size_first in ([row + (False,) for row in PTQ_ROWS] + list(int4_rows(float_model))):
+    for name, mode, recipe, options in [row + ({},) for row in PTQ_ROWS] + list(int4_rows(float_model)):
         try:
             rows.append(tflite_variant(name, float_model, mode, artifacts_dir, evaluation, recipe, reference,
-                                       unroll_rnn=recurrent and mode == "aeq_wi4", size_first=size_first))
+                                       **options))
         except UserError as e:
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
