@@ -30,6 +30,8 @@ FIELDS = {"name": str, "format": str, "size_bytes": int, "gzip_bytes": int, "par
 ROWS = {"keras_float32", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "tflite_int8_io",
         "tflite_int16x8", "pruned_int8", "qat_int8", "onnx_float32", "onnx_dynamic", "xla_saved_model"}
 MEDIAPIPE_ROWS = {"mediapipe_float32", "mediapipe_uint8"}  # image classifiers only
+CORE_ROWS = {"keras_float32", "tflite_float32", "tflite_dynamic", "tflite_int8", "pruned_int8", "pruned_int4",
+             "qat_int8"} | MEDIAPIPE_ROWS  # --artifacts=core, image task
 # keras-ssl's int4 (RNNs unrolled) and ai-edge-quantizer's own recipe beside it.
 INT4_ROWS = {"image": {"tflite_int4", "pruned_int4", "aeq_dynamic_wi4"},
              "text": {"tflite_int4_unrolled", "pruned_int4_unrolled", "aeq_dynamic_wi4"}}
@@ -422,13 +424,16 @@ def test_rgb_image_folder_runs_end_to_end_with_3_channel_artifacts(tmp_path):
         image=ImageTaskConfig(pretrain=fast, finetune=fast, label_fractions=(0.5,), ssl="contrastive",
                               contrastive=ContrastiveConfig(epochs=1, batch_size=8, verbose=0)),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5,
-        latency_warmup=1, num_calibration=8)
+        latency_warmup=1, num_calibration=8, artifacts="core")
     config.image.classifier.encoder.image_size = 8
     report, _ = run_pipeline(config)
     assert report["ssl"]["image_shape"] == [8, 8, 3] and report["ssl"]["classes"] == ["green", "red"]
     assert report["ssl"]["train_images"] == 16 and report["ssl"]["test_images"] == 4
     assert report["machine"]["cpu"] and report["machine"]["cores"] >= 1
     rows = {v["name"]: v for v in report["variants"]}
+    # --artifacts=core (make demo's): what ships, each still run and timed; no float16, ONNX, XLA or int4 reference.
+    assert set(rows) == CORE_ROWS and report["export"]["artifacts"] == "core"
+    assert "tensorflow_latency_us" not in report["export"] and all(v["latency_us_p50"] > 0 for v in rows.values())
     for name in ("tflite_float32", "tflite_int8", "pruned_int8", "qat_int8"):
         model = TFLiteModel(model_path=os.path.join(out, "artifacts", rows[name]["path"]))
         assert model.input_shape == (8, 8, 3), name

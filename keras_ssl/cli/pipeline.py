@@ -59,6 +59,9 @@ flags.DEFINE_list("label_fractions", None, "Label fractions for the scratch-vs-p
 flags.DEFINE_integer("vocab_size", None, "Text vocabulary size, special tokens included.", lower_bound=4)
 flags.DEFINE_integer("seq_len", None, "Tokens per MLM sequence.", lower_bound=2)
 flags.DEFINE_integer("latency_runs", None, "Timed batch-1 invocations per artifact.", lower_bound=1)
+flags.DEFINE_enum("artifacts", None, ["all", "core"], "Which artifacts to export: all, or core (float32, "
+                  "dynamic-range, int8, the compressed and MediaPipe rows; no float16, int16x8, ONNX or XLA), "
+                  "about half the export time.")
 flags.DEFINE_integer("num_calibration", None, "Representative inputs used to calibrate int8 artifacts.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an existing report and artifacts in --output_dir.")
 flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per stage (losses, metrics, pruning sparsity) under "
@@ -138,7 +141,7 @@ def config_from_flags():
                                     study=study_flags.study_config(config.search.study, FLAGS.output_dir,
                                                                    FLAGS.overwrite, FLAGS.resume)),
                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
-                    latency_runs=FLAGS.latency_runs, image=image, text=text, prune=prune,
+                    latency_runs=FLAGS.latency_runs, artifacts=FLAGS.artifacts, image=image, text=text, prune=prune,
                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
                     tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
 

@@ -6,6 +6,7 @@ from keras_ssl.compress.prune import PruneConfig
 from keras_ssl.data.images import check_source
 from keras_ssl.compress.quantize import QATConfig
 from keras_ssl.pipeline.recipe_book import check_recipe_choice
+from keras_ssl.pipeline.variants import ARTIFACT_SETS
 from keras_ssl.search.accuracy_aware import SearchConfig
 from keras_ssl.tasks.config import TASKS, ImageTaskConfig, TextTaskConfig
 from keras_ssl.training.distribute import STRATEGIES
@@ -46,6 +47,7 @@ class PipelineConfig:
     resume: bool = True  # False: discard an interrupted run's backup and train from epoch 0
     latency_runs: int = 200
     latency_warmup: int = 20
+    artifacts: str = "all"  # which artifacts the export stage makes (pipeline.variants.ARTIFACT_SETS)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -64,6 +66,8 @@ class PipelineConfig:
             raise UserError(f"unknown precision {self.precision!r}: use one of {PRECISIONS}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {self.strategy!r}: use one of {STRATEGIES}")
+        if self.artifacts not in ARTIFACT_SETS:
+            raise UserError(f"unknown artifact set {self.artifacts!r}: use one of {ARTIFACT_SETS}")
         if not self.output_dir:
             raise UserError("output_dir is empty: pass --output_dir=DIR")
         if self.latency_runs < 1 or self.num_calibration < 1:

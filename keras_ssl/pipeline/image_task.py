@@ -86,7 +86,7 @@ def run_image_task(config, artifacts_dir, timer):
         inputs=data.x_test, score=lambda out: float(np.mean(np.argmax(out, -1) == data.y_test)),
         top1=lambda out: np.argmax(out, -1), calibration=data.x_train[:config.num_calibration],
         associated_files={"labels.txt": labels_text(data.class_names)}, class_names=tuple(data.class_names),
-        latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
+        latency_runs=config.latency_runs, latency_warmup=config.latency_warmup, artifacts=config.artifacts)
     search_task = validation and ClassifierSearchData(
         x_train=data.x_train, y_train=data.y_train, x_val=validation[0], y_val=validation[1],
         calibration=evaluation.calibration, batch_size=finetune.batch_size, seed=config.seed,

@@ -56,7 +56,7 @@ def run_text_task(config, artifacts_dir, timer):
         inputs=inputs, score=lambda out: masked_token_accuracy(out, labels, weights),
         top1=lambda out: np.argmax(out, -1)[chosen], calibration=split.calibration,
         associated_files={"vocab.txt": vocab.to_text()},
-        latency_runs=config.latency_runs, latency_warmup=config.latency_warmup)
+        latency_runs=config.latency_runs, latency_warmup=config.latency_warmup, artifacts=config.artifacts)
     search_task = split.validation and SearchTask(
         model=None, context=None, val_inputs=split.validation[0], calibration=split.calibration,
         correct=lambda out: (np.argmax(out, -1) == split.validation[1])[split.validation[2] > 0])

@@ -35,6 +35,7 @@ class Evaluation:
     latency_runs: int = 200
     latency_warmup: int = 20
     class_names: tuple = ()  # an image classifier's labels: its MediaPipe-ready artifacts are exported too
+    artifacts: str = "all"  # ARTIFACT_SETS: "core" exports only what the demo's story needs
 
 
 def _row(name, fmt, path, model, accuracy, agreement, recipe, **extra):
@@ -108,6 +109,13 @@ def _io_dtypes(manifest):
     return {"inputs": [t["dtype"] for t in manifest["inputs"]], "outputs": [t["dtype"] for t in manifest["outputs"]]}
 
 
+# "all": every artifact keras-ssl makes; "core": the float32 baseline, dynamic-range, int8 (and its fast forms:
+# int8_mixed, int8 unrolled), the compressed rows and MediaPipe's, i.e. what ships.  "core" leaves out float16, int8
+# with int8 I/O, int16x8, the unpruned int4 row beside ai-edge-quantizer's own, ONNX, XLA and TensorFlow's latency:
+# about half of the text demo's export stage (docs/results.md, "Demo stages").
+ARTIFACT_SETS = ("all", "core")
+CORE_PTQ_MODES = ("dynamic", "int8")
+
 # (row name, TFLite mode, recipe): post-training conversions of the uncompressed model, one row each.
 PTQ_ROWS = (("tflite_float16", "float16", "ptq-float16"), ("tflite_dynamic", "dynamic", "ptq-dynamic"),
             ("tflite_int8", "int8", "ptq-int8"), ("tflite_int8_io", "int8_io", "ptq-int8-integer-io"),
@@ -140,8 +148,9 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     (row name, model, recipe, TFLite mode) exported in its mode (int8 or int8_per_tensor); ONNX (float32 and
     dynamic int8) and an XLA SavedModel.
     Returns (rows, baseline_name, export) where ``export["skipped"]`` lists conversions the model's ops do not
-    allow, with the reason (e.g. no 16x8 LSTM kernel), and ``export["tensorflow_latency_us"]`` compares eager,
-    tf.function and XLA calls.
+    allow, with the reason (e.g. no 16x8 LSTM kernel), ``export["artifacts"]`` names the set made (``"core"``:
+    see ARTIFACT_SETS) and, for ``"all"``, ``export["tensorflow_latency_us"]`` compares eager, tf.function and XLA
+    calls.
 
     Agreement and max |difference| are against the uncompressed Keras model, so they show what conversion and
     compression together changed."""
@@ -150,7 +159,9 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
             tflite_variant("tflite_float32", float_model, "float32", artifacts_dir, evaluation, "none", reference)]
     skipped = []
     recurrent = has_recurrent_layers(float_model)
-    for name, mode, recipe, options in [row + ({},) for row in PTQ_ROWS] + list(int4_rows(float_model)):
+    full = evaluation.artifacts == "all"
+    ptq = [row + ({},) for row in PTQ_ROWS if full or row[1] in CORE_PTQ_MODES]
+    for name, mode, recipe, options in ptq + (list(int4_rows(float_model)) if full else []):
         try:
             rows.append(tflite_variant(name, float_model, mode, artifacts_dir, evaluation, recipe, reference,
                                        **options))
@@ -180,6 +191,9 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         except UserError as e:  # e.g. MediaPipe not installed
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
+    if not full:
+        add_latency(rows, artifacts_dir, evaluation)
+        return rows, "tflite_float32", {"skipped": skipped, "artifacts": "core"}
     for name, make in (("onnx_float32", lambda: onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation,
                                                              reference)),
                        ("onnx_dynamic", lambda: onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation,
@@ -195,7 +209,7 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
     # comparison that is orders of magnitude apart (at 200 runs this took a third of the text demo's export).
     tf_latency = inference_latency(float_model, evaluation.inputs[0], runs=min(50, evaluation.latency_runs),
                                    warmup=min(5, evaluation.latency_warmup))
-    return rows, "tflite_float32", {"skipped": skipped, "tensorflow_latency_us": tf_latency}
+    return rows, "tflite_float32", {"skipped": skipped, "artifacts": "all", "tensorflow_latency_us": tf_latency}
 
 
 def add_latency(rows, artifacts_dir, evaluation):
