@@ -41,7 +41,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   "tf.distribute strategy for training: mirrored = local GPUs; multi_worker = the workers in TF_CONFIG "
                   "(see experiments/launch_workers.py). Batch sizes stay global (split over the replicas).")
 flags.DEFINE_integer("seed", 0, "Seed for data splits, initialisation, masking and shuffling.")
-flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs.", lower_bound=1)
+flags.DEFINE_integer("pretrain_epochs", None, "Self-supervised pretraining epochs (autoencoder, SimCLR or MLM).",
+                     lower_bound=1)
 flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining learning rate (the BiLSTM's 8e-3 "
                    "is too high for the transformer MLM: use ~1e-3).", lower_bound=0.0)
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
@@ -125,6 +126,9 @@ def config_from_flags():
                                                                image_size=FLAGS.image_size, alpha=FLAGS.alpha)),
         pretrain=override(image.pretrain, epochs=FLAGS.pretrain_epochs, batch_size=FLAGS.batch_size,
                           learning_rate=FLAGS.pretrain_learning_rate),
+        # SimCLR keeps its own (larger) batch: its negatives come from the batch, so --batch_size does not apply.
+        contrastive=override(image.contrastive, epochs=FLAGS.pretrain_epochs,
+                             learning_rate=FLAGS.pretrain_learning_rate),
         finetune=override(image.finetune, epochs=FLAGS.finetune_epochs, batch_size=FLAGS.batch_size))
     text = override(text, stream=FLAGS.stream_text or None, model=FLAGS.text_model,
                     mlm=override(text.mlm, vocab_size=FLAGS.vocab_size, seq_len=FLAGS.seq_len),
