@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_ssl.base.errors import UserError
+from keras_ssl.base.keras import tf_keras
 from keras_ssl.compress.prune import PruneConfig, prune_magnitude, sparsity_report
 from keras_ssl.models.classifier import ClassifierConfig, build_classifier, load_encoder_weights
 from keras_ssl.models.conv_autoencoder import AutoencoderConfig, build_autoencoder
@@ -39,6 +40,10 @@ def test_mobilenet_v2_takes_simclr_weights_prunes_and_exports_int8_fully_in_xnnp
     # tfmot prunes Conv2D and Dense kernels; its registry leaves depthwise kernels dense (a few % of the weights).
     kernels = [r for r in sparsity_report(pruned) if r["weight"].endswith("/kernel:0")]
     assert len(kernels) == 36 and min(r["sparsity"] for r in kernels) >= 0.49
+    # Our BatchNorm momentum (0.9, not Keras' 0.999) survives tfmot's clone of every layer: with 0.999 a short run's
+    # moving statistics stay near their initial values and inference-mode accuracy is chance (conv_autoencoder.py).
+    momenta = {layer.momentum for layer in pruned.layers if isinstance(layer, tf_keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
 
     content = to_tflite(pruned, "int8", representative_data=x)
     runner = TFLiteModel(model_content=content)
