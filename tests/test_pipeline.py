@@ -366,10 +366,10 @@ def test_overrides_from_flags_reach_the_config():
     assert mobile.classifier.encoder.image_size == 32 and mobile.ssl == "contrastive"
     fashion = _config_from("--dataset=fashion_mnist", "--image_size=32")
     assert fashion.dataset == "fashion_mnist" and fashion.recipe == "auto"
+    assert fashion.image.classifier.encoder.image_size == 32 and fashion.image.classifier.encoder.widths == (32, 64)
     # --pretrain_epochs is the self-supervised method's, whichever it is (the benchmark's SimCLR: 15 epochs).
     short = _config_from("--dataset=fashion_mnist", "--pretrain_epochs=3", "--pretrain_learning_rate=0.01").image
     assert (short.ssl, short.contrastive.epochs, short.contrastive.learning_rate) == ("contrastive", 3, 0.01)
-    assert fashion.image.classifier.encoder.image_size == 32 and fashion.image.classifier.encoder.widths == (32, 64)
 
 
 @pytest.mark.parametrize("args,fragment", [

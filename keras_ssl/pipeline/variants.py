@@ -191,25 +191,31 @@ def standard_variants(float_model, compressed, artifacts_dir, evaluation):
         except UserError as e:  # e.g. MediaPipe not installed
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": mode, "reason": str(e)})
-    if not full:
-        add_latency(rows, artifacts_dir, evaluation)
-        return rows, "tflite_float32", {"skipped": skipped, "artifacts": "core"}
-    for name, make in (("onnx_float32", lambda: onnx_variant("onnx_float32", float_model, artifacts_dir, evaluation,
-                                                             reference)),
-                       ("onnx_dynamic", lambda: onnx_variant("onnx_dynamic", float_model, artifacts_dir, evaluation,
-                                                             reference, quantize=True))):
+    if full:
+        rows += other_runtime_variants(float_model, artifacts_dir, evaluation, reference, skipped)
+    add_latency(rows, artifacts_dir, evaluation)
+    export = {"skipped": skipped, "artifacts": evaluation.artifacts}
+    if full:
+        # Context, not an artifact: eager calls of the BiLSTM take tens of ms each, and 50 runs settle the p50 of a
+        # comparison that is orders of magnitude apart (at 200 runs this took a third of the text demo's export).
+        export["tensorflow_latency_us"] = inference_latency(
+            float_model, evaluation.inputs[0], runs=min(50, evaluation.latency_runs),
+            warmup=min(5, evaluation.latency_warmup))
+    return rows, "tflite_float32", export
+
+
+def other_runtime_variants(float_model, artifacts_dir, evaluation, reference, skipped):
+    """ONNX (float32 and dynamic int8, each appended to ``skipped`` with its reason if tf2onnx refuses the model)
+    and an XLA SavedModel: the rows for runtimes other than LiteRT."""
+    rows = []
+    for name, quantize in (("onnx_float32", False), ("onnx_dynamic", True)):
         try:
-            rows.append(make())
+            rows.append(onnx_variant(name, float_model, artifacts_dir, evaluation, reference, quantize=quantize))
         except UserError as e:  # e.g. tf2onnx has no conversion for GELU's Erfc (the transformer MLM)
             logging.warning("skipping %s: %s", name, e)
             skipped.append({"name": name, "quantization": "onnx", "reason": str(e)})
     rows.append(xla_variant("xla_saved_model", float_model, artifacts_dir, evaluation, reference))
-    add_latency(rows, artifacts_dir, evaluation)
-    # Context, not an artifact: eager calls of the BiLSTM take tens of ms each, and 50 runs settle the p50 of a
-    # comparison that is orders of magnitude apart (at 200 runs this took a third of the text demo's export).
-    tf_latency = inference_latency(float_model, evaluation.inputs[0], runs=min(50, evaluation.latency_runs),
-                                   warmup=min(5, evaluation.latency_warmup))
-    return rows, "tflite_float32", {"skipped": skipped, "artifacts": "all", "tensorflow_latency_us": tf_latency}
+    return rows
 
 
 def add_latency(rows, artifacts_dir, evaluation):
