@@ -134,7 +134,7 @@ def test_image_pipeline_end_to_end(tmp_path):
 
 
 class _StopBeforeExport(Exception):
-    """Ends a pipeline run once every model that would be exported is trained."""
+    """Ends a pipeline run before its compression and export stages."""
 
 
 def _weights_digest(model):
@@ -144,31 +144,44 @@ def _weights_digest(model):
     return digest.hexdigest()
 
 
-def _record_what_is_exported(monkeypatch, records, stop):
-    """Makes each run append, when it reaches its export stage, a digest of every model it would export (the float
-    model, then each compressed one by row name) and of the evaluation and calibration inputs; ``stop`` ends the run
-    there instead of exporting."""
+def _digests(float_model, compressed, evaluation):
+    """sha256 of each model's weights (the float model's as "keras_float32", the others' by row name) and of the
+    evaluation and calibration inputs."""
+    return {"keras_float32": _weights_digest(float_model),
+            **{name: _weights_digest(model) for name, model, _, _ in compressed},
+            "inputs": hashlib.sha256(np.ascontiguousarray(evaluation.inputs).tobytes()).hexdigest(),
+            "calibration": hashlib.sha256(np.ascontiguousarray(evaluation.calibration).tobytes()).hexdigest()}
+
+
+def _record_what_is_exported(monkeypatch, records):
+    """Makes the run append, when it reaches its export stage, the ``_digests`` of every model it exports."""
     from keras_ssl.pipeline import compress_export
 
     export = compress_export.standard_variants
 
     def recording(float_model, compressed, artifacts_dir, evaluation):
-        records.append({"keras_float32": _weights_digest(float_model),
-                        **{name: _weights_digest(model) for name, model, _, _ in compressed},
-                        "inputs": hashlib.sha256(np.ascontiguousarray(evaluation.inputs).tobytes()).hexdigest(),
-                        "calibration": hashlib.sha256(np.ascontiguousarray(evaluation.calibration).tobytes()
-                                                      ).hexdigest()})
-        if stop:
-            raise _StopBeforeExport
+        records.append(_digests(float_model, compressed, evaluation))
         return export(float_model, compressed, artifacts_dir, evaluation)
 
     monkeypatch.setattr(compress_export, "standard_variants", recording)
 
 
+def _record_what_is_pretrained(monkeypatch, records):
+    """Makes the text task stop once its MLM is pretrained, appending the ``_digests`` of the MLM and of the
+    evaluation and calibration inputs."""
+    from keras_ssl.pipeline import text_task
+
+    def recording(config, trained, artifacts_dir, timer, strategy):
+        records.append(_digests(trained.model, [], trained.evaluation))
+        raise _StopBeforeExport
+
+    monkeypatch.setattr(text_task, "compress_and_export", recording)
+
+
 def test_text_pipeline_end_to_end(tmp_path, monkeypatch):
     """Streamed from files (--stream_text); the in-memory corpus path runs in tests/test_notebooks.py.  Run twice:
-    the same config trains bit-identical models (the second run stops where export would start: the export of the
-    same models is checked twice by tests/test_determinism.py, on the image task)."""
+    the same config reads the same data and pretrains a bit-identical MLM (the second run stops there: pruning, QAT
+    and export run twice in tests/test_determinism.py, on the image task)."""
     from keras_ssl.base.keras import tf_keras
 
     out = str(tmp_path / "text")
@@ -186,16 +199,17 @@ def test_text_pipeline_end_to_end(tmp_path, monkeypatch):
                             max_eval_sequences=40),
         prune=PruneConfig(target_sparsity=0.5, epochs=1), qat=QATConfig(epochs=1), latency_runs=5, latency_warmup=1)
     trained = []
-    _record_what_is_exported(monkeypatch, trained, stop=False)
+    _record_what_is_exported(monkeypatch, trained)
     tf_keras.backend.clear_session()  # both runs as a new process: Keras' layer-name counters start over
     report, _ = run_pipeline(config)
-    _record_what_is_exported(monkeypatch, trained, stop=True)
+    _record_what_is_pretrained(monkeypatch, trained)
     tf_keras.backend.clear_session()
     with pytest.raises(_StopBeforeExport):
         run_pipeline(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
     first, again = trained
     assert set(first) == {"keras_float32", "pruned_int8", "pruned_int4_unrolled", "qat_int8", "inputs", "calibration"}
-    for name in first:
+    assert set(again) == {"keras_float32", "inputs", "calibration"}
+    for name in again:
         assert first[name] == again[name], f"{name}: the same config trained different weights or data"
     _check_report(out, "text", skipped=["tflite_int16x8"], extra=["tflite_int8_unrolled"])
     assert "16x8" in report["export"]["skipped"][0]["reason"]
@@ -354,8 +368,8 @@ def _config_from(*args):
 
 
 def test_overrides_from_flags_reach_the_config():
-    config = _config_from("--task=text", "--seq_len=12", "--vocab_size=300", "--target_sparsity=0.6")
-    assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300
+    config = _config_from("--task=text", "--seq_len=12", "--vocab_size=300", "--target_sparsity=0.6", "--qat_epochs=1")
+    assert config.text.mlm.seq_len == 12 and config.text.mlm.vocab_size == 300 and config.qat.epochs == 1
     assert np.isclose(config.prune.target_sparsity, 0.6) and config.output_dir == "/tmp/x"
     assert _config_from("--label_fractions=0.05,0.5").image.label_fractions == (0.05, 0.5, 1.0)
     auto = _config_from("--recipe=auto", "--prune_epochs=3", "--budget_points=2", "--workers=2", "--overwrite")

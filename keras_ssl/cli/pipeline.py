@@ -48,6 +48,8 @@ flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining 
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
 flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning: the default recipe's pruned row, the "
                      "named recipes' pruning steps and, with --recipe=auto, each search candidate.", lower_bound=1)
+flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs (the default recipe's QAT row).",
+                     lower_bound=1)
 flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 0.99], of the default recipe's "
                    "pruned row; named recipes and --recipe=auto set their own (refused with them).", lower_bound=0.0,
                    upper_bound=0.99)
@@ -146,6 +148,7 @@ def config_from_flags():
                                                                    FLAGS.overwrite, FLAGS.resume)),
                     seed=FLAGS.seed, precision=FLAGS.precision, strategy=FLAGS.strategy,
                     latency_runs=FLAGS.latency_runs, artifacts=FLAGS.artifacts, image=image, text=text, prune=prune,
+                    qat=override(config.qat, epochs=FLAGS.qat_epochs),
                     num_calibration=FLAGS.num_calibration, overwrite=FLAGS.overwrite,
                     tensorboard=FLAGS.tensorboard, resume=FLAGS.resume, backup_dir=FLAGS.backup_dir)
 
