@@ -48,7 +48,7 @@ flags.DEFINE_float("pretrain_learning_rate", None, "Self-supervised pretraining 
 flags.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs (image task).", lower_bound=1)
 flags.DEFINE_integer("prune_epochs", None, "Training epochs while pruning: the default recipe's pruned row, the "
                      "named recipes' pruning steps and, with --recipe=auto, each search candidate.", lower_bound=1)
-flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs (the default recipe's QAT row).",
+flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs (the qat_int8 row).",
                      lower_bound=1)
 flags.DEFINE_float("target_sparsity", None, "Final fraction of pruned weights, in [0, 0.99], of the default recipe's "
                    "pruned row; named recipes and --recipe=auto set their own (refused with them).", lower_bound=0.0,
