@@ -3,8 +3,6 @@
 The images are split as the benchmark splits them for ``--recipe=auto`` (seed 0, 15% of the training images held out
 for validation), so the recipe trains on the same 51,000 images the benchmark's search candidates train on.
 """
-import dataclasses
-
 import numpy as np
 
 from keras_ssl.base.keras import tf_keras
@@ -13,6 +11,7 @@ from keras_ssl.compress.recipes import RecipeContext, apply_recipe
 from keras_ssl.configs.fashion_mnist import get_config
 from keras_ssl.data.images import hold_out_validation, load_images
 from keras_ssl.models.students import build_student_classifier, student_config_for
+from keras_ssl.pipeline.image_task import fit_to_data
 from keras_ssl.training.fit import classification_dataset, compile_for_logits
 from tflite_export.convert import to_tflite
 from tflite_export.runner import TFLiteModel
@@ -26,8 +25,8 @@ def accuracy(runner, images, labels):
 def recover(model_path, recipe, seed=0):
     """The recipe's artifact: gzip bytes, test and validation accuracy, and the float model's test accuracy."""
     config = get_config()
-    classifier = dataclasses.replace(config.image.classifier, num_classes=10)
-    data = load_images(None, image_size=classifier.encoder.image_size, seed=seed, dataset="fashion_mnist")
+    data = load_images(None, image_size=config.image.classifier.encoder.image_size, seed=seed, dataset="fashion_mnist")
+    classifier = fit_to_data(config.image, data).classifier  # the channels and classes the benchmark's run used
     data, (x_val, y_val) = hold_out_validation(data, config.validation_fraction, seed)
     model = tf_keras.models.load_model(model_path, compile=False)
     context = RecipeContext(
