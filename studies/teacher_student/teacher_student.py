@@ -16,6 +16,7 @@ teacher and the student.
 import dataclasses
 
 import numpy as np
+from absl import logging
 
 from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
@@ -96,6 +97,7 @@ def run(config):
     one student per mode."""
     study = config.study
     data = load_images(image_size=study.classifier.encoder.image_size, seed=config.seed, dataset=config.dataset)
+    logging.info("SimCLR pretraining on %d images (%d epochs)", len(data.x_train), study.contrastive.epochs)
     pretrained, _ = pretrain_contrastive(study.classifier.encoder, data.x_train,
                                          dataclasses.replace(study.contrastive, seed=config.seed))
     labeled = label_subset(data.y_train, config.fraction, seed=config.seed)
@@ -103,9 +105,12 @@ def run(config):
     train_classifier(teacher, data.x_train[labeled], data.y_train[labeled],
                      dataclasses.replace(study.finetune, seed=config.seed))
     augment_config = digit_views()  # the milder views: a 60% crop can cut a sleeve, the cue for shirt vs T-shirt
+    teacher_accuracy = classifier_accuracy(teacher, data.x_test, data.y_test)
+    logging.info("teacher (fine-tuned on %d labels): test accuracy %.4f", len(labeled), teacher_accuracy)
     students = {}
     for mode in config.modes:
         student = train_student(teacher, pretrained, data, labeled, config, mode, study.classifier, augment_config)
         students[mode] = classifier_accuracy(student, data.x_test, data.y_test)
+        logging.info("student (%s): test accuracy %.4f", mode, students[mode])
     return {"dataset": config.dataset, "seed": config.seed, "labels": int(len(labeled)), "epochs": config.epochs,
-            "teacher": classifier_accuracy(teacher, data.x_test, data.y_test), "students": students}
+            "teacher": teacher_accuracy, "students": students}
