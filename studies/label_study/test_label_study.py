@@ -6,7 +6,7 @@ from keras_ssl.models.conv_autoencoder import AutoencoderConfig
 from keras_ssl.ssl.contrastive import ContrastiveConfig
 from keras_ssl.ssl.self_training import SelfTrainConfig
 from keras_ssl.training.fit import TrainConfig
-from studies.label_study.label_study import LabelStudyConfig, run_label_study, summarize
+from studies.label_study.label_study import LabelStudyConfig, fashion_mnist_study, run_label_study, summarize
 
 
 def test_summary_is_mean_and_std_over_seeds():
@@ -37,3 +37,10 @@ def test_label_study_runs_every_method_at_every_fraction_and_seed(tmp_path):
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in report["rows"])
     assert [g["label_fraction"] for g in gains] == [0.1, 1.0] and "± " in markdown
     assert (tmp_path / "study" / "label_study.md").read_text() == markdown
+
+
+def test_fashion_mnist_study_swaps_in_mobilenet_v2_at_32_px():
+    conv, mobilenet = fashion_mnist_study(), fashion_mnist_study("mobilenet_v2")
+    assert conv.classifier.encoder.architecture == "conv" and conv.classifier.encoder.image_size == 28
+    assert mobilenet.classifier.encoder.architecture == "mobilenet_v2" and mobilenet.classifier.encoder.image_size == 32
+    assert mobilenet.contrastive == conv.contrastive and mobilenet.fractions == (0.01,)
