@@ -58,16 +58,16 @@ class TeacherStudentConfig:
 def teacher_targets(teacher, x, labeled, labels, config, mode):
     """(images, one soft or one-hot target row per image) the student trains on, for ``soft`` and ``confident``."""
     probs = tf.nn.softmax(teacher.predict(x, batch_size=512, verbose=0)).numpy()
-    targets = sharpen(probs, config.sharpen) if config.sharpen < 1 else probs
-    num_classes = probs.shape[1]
+    one_hot = np.eye(probs.shape[1], dtype=np.float32)
     if mode == "confident":
         keep = probs.max(axis=1) >= config.threshold
         keep[labeled] = True
-        targets = np.eye(num_classes, dtype=np.float32)[probs.argmax(axis=1)]
-        targets[labeled] = np.eye(num_classes, dtype=np.float32)[labels]
-        return x[keep], targets[keep]
-    targets[labeled] = np.eye(num_classes, dtype=np.float32)[labels]
-    return x, targets
+        targets = one_hot[probs.argmax(axis=1)]
+    else:
+        keep = slice(None)  # every image (a view, not a copy of x)
+        targets = sharpen(probs, config.sharpen) if config.sharpen < 1 else probs
+    targets[labeled] = one_hot[labels]
+    return x[keep], targets[keep]
 
 
 def train_student(teacher, pretrained, data, labeled, config, mode, classifier_config, augment_config):
@@ -83,12 +83,11 @@ def train_student(teacher, pretrained, data, labeled, config, mode, classifier_c
                                                            epochs=config.epochs, learning_rate=config.learning_rate),
                        copy=False)
     x, targets = teacher_targets(teacher, data.x_train, labeled, labels, config, mode)
-    steps = config.epochs * -(-len(x) // config.batch_size)
-    student.compile(optimizer=tf_keras.optimizers.Adam(
-                        tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
+    ds = pseudo_label_dataset(x, targets, config.batch_size, augment_config, seed=config.seed)
+    student.compile(optimizer=tf_keras.optimizers.Adam(tf_keras.optimizers.schedules.CosineDecay(
+                        config.learning_rate, config.epochs * int(ds.cardinality()))),
                     loss=tf_keras.losses.CategoricalCrossentropy(from_logits=True))
-    student.fit(pseudo_label_dataset(x, targets, config.batch_size, augment_config, seed=config.seed),
-                epochs=config.epochs, verbose=2)
+    student.fit(ds, epochs=config.epochs, verbose=2)
     return student
 
 
