@@ -2,8 +2,8 @@
 accuracy-aware search for the smallest int8 artifact within 1 point, all scored on the 10,000 test images.
 
 Sized to finish within an hour on 2 cores (stage times in docs/results.md): SimCLR 15 epochs at batch 256,
-fine-tuning 15 epochs with a cosine-decayed rate (2e-3 → 0), search candidates pruned for 2 epochs each.
-``quick`` is a smoke run of the same shape.
+fine-tuning 15 epochs with a cosine-decayed rate (2e-3 → 0), search candidates pruned for 3 epochs and clustered
+for 2. ``quick`` is a smoke run of the same shape.
 """
 import dataclasses
 
