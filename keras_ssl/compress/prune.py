@@ -137,7 +137,17 @@ def can_prune(layer):
 
 def check_layer_names(model, config):
     """Refuses ``per_layer`` names that are not layers of ``model``, or that name a layer tfmot cannot prune."""
-    check_per_layer(model, config.per_layer, lambda layer: can_prune(layer) and _weights_to_mask(layer), "prune")
+    check_per_layer(model, config.per_layer, _can_mask, "prune")
+
+
+def maskable_layer_names(model):
+    """Names of ``model``'s layers whose weights ``prune_magnitude`` masks: what ``per_layer`` may give a non-zero
+    target.  Not, e.g., DepthwiseConv2D: tfmot registers it with no prunable weight."""
+    return [layer.name for layer in with_prunable_recurrent_layers(flatten_nested(model)).layers if _can_mask(layer)]
+
+
+def _can_mask(layer):
+    return can_prune(layer) and bool(_weights_to_mask(layer))
 
 
 def _weights_to_mask(layer):
