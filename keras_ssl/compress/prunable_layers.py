@@ -30,10 +30,14 @@ def _clone_replacing(model, replace):
     return clone
 
 
+def made_prunable(layer):
+    """Whether ``with_prunable_recurrent_layers`` swaps ``layer`` for a prunable one (a plain Bidirectional)."""
+    return type(layer) is tf_keras.layers.Bidirectional
+
+
 def with_prunable_recurrent_layers(model):
     """A copy of ``model`` (same weights) where each Bidirectional is a PrunableBidirectional."""
-    return _clone_replacing(
-        model, lambda layer: PrunableBidirectional if type(layer) is tf_keras.layers.Bidirectional else None)
+    return _clone_replacing(model, lambda layer: PrunableBidirectional if made_prunable(layer) else None)
 
 
 def with_plain_recurrent_layers(model):

@@ -21,7 +21,8 @@ from keras_ssl.base.errors import UserError
 from keras_ssl.base.keras import tf, tf_keras
 from keras_ssl.base.metrics import layer_sparsity
 from keras_ssl.compress.byo import check_per_layer, describe_layers, flatten_nested
-from keras_ssl.compress.prunable_layers import with_plain_recurrent_layers, with_prunable_recurrent_layers
+from keras_ssl.compress.prunable_layers import (made_prunable, with_plain_recurrent_layers,
+                                                with_prunable_recurrent_layers)
 from keras_ssl.training.fit import FitFields, fit_callbacks
 
 SCHEDULES = ("polynomial", "constant")
@@ -140,10 +141,10 @@ def check_layer_names(model, config):
     check_per_layer(model, config.per_layer, _can_mask, "prune")
 
 
-def maskable_layer_names(model):
-    """Names of ``model``'s layers whose weights ``prune_magnitude`` masks: what ``per_layer`` may give a non-zero
-    target.  Not, e.g., DepthwiseConv2D: tfmot registers it with no prunable weight."""
-    return [layer.name for layer in with_prunable_recurrent_layers(flatten_nested(model)).layers if _can_mask(layer)]
+def can_mask(layer):
+    """Whether ``prune_magnitude`` masks weights of ``layer``: what ``per_layer`` may give a non-zero target.  A
+    Bidirectional is made prunable first; DepthwiseConv2D is not: tfmot registers it with no prunable weight."""
+    return made_prunable(layer) or _can_mask(layer)
 
 
 def _can_mask(layer):

@@ -41,7 +41,7 @@ from keras_ssl.compress.byo import copy_model
 from keras_ssl.compress.cluster import ClusterConfig
 from keras_ssl.compress.distill import DistillConfig
 from keras_ssl.compress.lottery import maskable_weights
-from keras_ssl.compress.prune import PruneConfig, maskable_layer_names
+from keras_ssl.compress.prune import PruneConfig, can_mask
 from keras_ssl.compress.recipes import Recipe, apply_recipe
 from keras_ssl.search.space import heuristic_trials, recipe_for, space_from_config
 from keras_ssl.search.study import (Objective, StudyConfig, artifact_store, finished_trials, load_trial_model,
@@ -128,8 +128,7 @@ def prunable_layers(model):
     """Names of the layers whose matrices (kernels, embeddings, recurrent kernels) the search may prune and cluster:
     those the pruning step can mask.  MobileNetV2's DepthwiseConv2D layers are left out (tfmot prunes and clusters
     no weight of theirs); naming one in a candidate failed that candidate."""
-    maskable = set(maskable_layer_names(model))
-    return [layer.name for layer in model.layers if maskable_weights(layer) and layer.name in maskable]
+    return [layer.name for layer in model.layers if maskable_weights(layer) and can_mask(layer)]
 
 
 def one_shot(model, layer_name, transform):
