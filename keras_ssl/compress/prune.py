@@ -138,17 +138,13 @@ def can_prune(layer):
 
 def check_layer_names(model, config):
     """Refuses ``per_layer`` names that are not layers of ``model``, or that name a layer tfmot cannot prune."""
-    check_per_layer(model, config.per_layer, _can_mask, "prune")
+    check_per_layer(model, config.per_layer, can_mask, "prune")
 
 
 def can_mask(layer):
     """Whether ``prune_magnitude`` masks weights of ``layer``: what ``per_layer`` may give a non-zero target.  A
     Bidirectional is made prunable first; DepthwiseConv2D is not: tfmot registers it with no prunable weight."""
-    return made_prunable(layer) or _can_mask(layer)
-
-
-def _can_mask(layer):
-    return can_prune(layer) and bool(_weights_to_mask(layer))
+    return made_prunable(layer) or (can_prune(layer) and bool(_weights_to_mask(layer)))
 
 
 def _weights_to_mask(layer):
